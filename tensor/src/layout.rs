@@ -118,6 +118,9 @@ impl Layout {
 
     /// True when elements sit in row-major order with no gaps (size-1 axes may have any stride).
     pub fn is_contiguous(&self) -> bool {
+        if self.numel() == 0 {
+            return true;
+        }
         let mut expected = 1;
         for (&d, &s) in self.shape.iter().zip(&self.strides).rev() {
             if d != 1 && s != expected {
@@ -172,7 +175,8 @@ impl Layout {
         }
         let mut l = self.clone();
         l.shape[axis] = len;
-        if len > 0 {
+        // An empty view keeps its offset, so it never points past the end of its storage.
+        if l.numel() > 0 {
             l.offset += start * self.strides[axis];
         }
         l
@@ -284,7 +288,7 @@ pub fn for_each_offsets<const N: usize>(shape: &[usize], layouts: [&Layout; N], 
     for l in &layouts {
         debug_assert_eq!(l.shape(), shape);
     }
-    if shape.iter().any(|&d| d == 0) {
+    if shape.contains(&0) {
         return;
     }
     let base: [usize; N] = std::array::from_fn(|k| layouts[k].offset);

@@ -32,6 +32,7 @@ mod compare;
 mod display;
 mod index;
 mod matmul;
+mod ops_traits;
 mod reduce;
 mod softmax;
 mod unary;

@@ -1,22 +1,239 @@
-//! Numerically stable softmax, log-softmax and logsumexp along an axis.
-//! (Implementation in progress: see the tensor issue.)
+//! Numerically stable softmax, log-softmax and logsumexp along one axis.
+//!
+//! For each lane `x` along the axis, with `m = max_j x_j`:
+//!
+//! ```text
+//! softmax(x)_i     = exp(x_i - m) / sum_j exp(x_j - m)
+//! log_softmax(x)_i = x_i - m - ln(sum_j exp(x_j - m))
+//! logsumexp(x)     = m + ln(sum_j exp(x_j - m))
+//! ```
+//!
+//! Subtracting the maximum changes nothing mathematically but keeps every exponent `<= 0`: nothing
+//! overflows, the largest term is exactly 1 so the sum is in `[1, n]` and its log is safe, and
+//! inputs around ±1e4 give finite results.
+//!
+//! Special values follow PyTorch. A lane that is all `-inf` has `m = -inf` and `x - m = NaN`, so
+//! softmax and log_softmax give NaN there; logsumexp gives `-inf` (the log of a sum of zeros), because
+//! it shifts by 0 instead of an infinite maximum. A NaN in a lane makes that lane NaN.
+//!
+//! Layout: the input is viewed as `(outer, n, inner)` around the axis (made contiguous first only
+//! if it isn't). When the axis is last, `inner = 1` and each lane is one contiguous row: a plain
+//! slice loop. For another axis, each `(n, inner)` block is processed with `inner` running
+//! statistics, whole rows of `inner` elements at a time. We chose this over permuting the axis to
+//! last because that costs two transposing copies (in and out), and over a strided walk along
+//! each lane because that steps `inner` elements apart in its innermost loop; here every inner loop
+//! is unit-stride and the output is written directly in the input's logical shape. Both paths do
+//! the same operations in the same order per lane, so they agree bitwise.
 
+use crate::layout::normalize_axis;
 use crate::{Float, Tensor};
 
 impl<T: Float> Tensor<T> {
-    /// softmax along `axis`
+    /// Softmax along `axis` (negative allowed): non-negative values that sum to 1 along the axis.
+    /// Shape in = shape out; the result is contiguous.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::<f32>::from_vec(vec![1e4, 1e4, -1e4, 0.0, 0.0, 0.0], &[2, 3]);
+    /// let p = x.softmax(-1);
+    /// assert_eq!(p.to_vec(), vec![0.5, 0.5, 0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0]);
+    /// ```
     #[track_caller]
-    pub fn softmax(&self, _axis: isize) -> Tensor<T> {
-        todo!()
+    pub fn softmax(&self, axis: isize) -> Tensor<T> {
+        self.map_lanes("softmax", axis, softmax_row, softmax_block)
     }
-    /// log-softmax along `axis`
+
+    /// Log of the softmax along `axis`, computed directly as `x - m - ln(sum exp(x - m))` (more
+    /// accurate than `softmax(x).ln()`, and finite where softmax underflows to 0).
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![0.0, 0.0], &[2]);
+    /// assert_eq!(x.log_softmax(0).to_vec(), vec![-(2.0f64.ln()); 2]);
+    /// ```
     #[track_caller]
-    pub fn log_softmax(&self, _axis: isize) -> Tensor<T> {
-        todo!()
+    pub fn log_softmax(&self, axis: isize) -> Tensor<T> {
+        self.map_lanes("log_softmax", axis, log_softmax_row, log_softmax_block)
     }
-    /// log(sum(exp(x))) along `axis`
+
+    /// `ln(sum(exp(x)))` along `axis`, without overflow: `(.., n, ..) -> (.., ..)`, or `(.., 1, ..)`
+    /// with `keepdim`. An axis of size 0 gives `-inf`.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::<f32>::from_vec(vec![1e4, 1e4], &[1, 2]);
+    /// let y = x.logsumexp(1, false);
+    /// assert_eq!(y.shape(), &[1]);
+    /// assert_eq!(y.to_vec(), vec![1e4 + 2.0f32.ln()]);
+    /// ```
     #[track_caller]
-    pub fn logsumexp(&self, _axis: isize, _keepdim: bool) -> Tensor<T> {
-        todo!()
+    pub fn logsumexp(&self, axis: isize, keepdim: bool) -> Tensor<T> {
+        let (x, outer, n, inner) = self.lanes("logsumexp", axis);
+        let a = normalize_axis("logsumexp", axis, self.ndim());
+        let mut shape = self.shape().to_vec();
+        if keepdim {
+            shape[a] = 1;
+        } else {
+            shape.remove(a);
+        }
+        if n == 0 {
+            return Tensor::full(&shape, T::NEG_INFINITY);
+        }
+        if outer * inner == 0 {
+            return Tensor::zeros(&shape); // no lanes, so no outputs
+        }
+        // Checked after the empty cases: an empty tensor may not report itself contiguous.
+
+        let src = x.as_slice().expect("lanes() returns a contiguous tensor");
+        let mut out = vec![T::ZERO; outer * inner];
+        if inner == 1 {
+            for (row, o) in src.chunks_exact(n).zip(out.iter_mut()) {
+                *o = logsumexp_row(row);
+            }
+        } else {
+            let (mut m, mut s) = (vec![T::ZERO; inner], vec![T::ZERO; inner]);
+            for (block, o) in src.chunks_exact(n * inner).zip(out.chunks_exact_mut(inner)) {
+                logsumexp_block(block, inner, &mut m, &mut s, o);
+            }
+        }
+        Tensor::from_vec(out, &shape)
+    }
+
+    /// The input as a contiguous tensor (a copy only if needed) and its `(outer, n, inner)` split
+    /// around `axis`.
+    #[track_caller]
+    fn lanes(&self, op: &str, axis: isize) -> (Tensor<T>, usize, usize, usize) {
+        let a = normalize_axis(op, axis, self.ndim());
+        let shape = self.shape();
+        let (outer, inner) = (shape[..a].iter().product(), shape[a + 1..].iter().product());
+        (self.contiguous(), outer, shape[a], inner)
+    }
+
+    /// Applies a lane-wise op that keeps the shape: `row(x, y)` on a contiguous lane, or
+    /// `block(x, y, inner, m, s)` on an `(n, inner)` block with scratch `m`, `s` of length `inner`.
+    #[track_caller]
+    fn map_lanes(&self, op: &str, axis: isize, row: fn(&[T], &mut [T]), block: BlockKernel<T>) -> Tensor<T> {
+        let (x, _, n, inner) = self.lanes(op, axis);
+        if x.numel() == 0 {
+            // Nothing to compute (and chunks of length 0 are not allowed).
+            return Tensor::zeros(self.shape());
+        }
+        let src = x.as_slice().expect("lanes() returns a contiguous tensor");
+        let mut out = vec![T::ZERO; src.len()];
+        if inner == 1 {
+            for (xr, yr) in src.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+                row(xr, yr);
+            }
+        } else {
+            let (mut m, mut s) = (vec![T::ZERO; inner], vec![T::ZERO; inner]);
+            for (xb, yb) in src.chunks_exact(n * inner).zip(out.chunks_exact_mut(n * inner)) {
+                block(xb, yb, inner, &mut m, &mut s);
+            }
+        }
+        Tensor::from_vec(out, self.shape())
+    }
+}
+
+/// A kernel on one `(n, inner)` block: input, output, `inner`, and two scratch rows of length `inner`.
+type BlockKernel<T> = fn(&[T], &mut [T], usize, &mut [T], &mut [T]);
+
+/// The largest element; NaN if any is NaN; `-inf` for an empty or all `-inf` row.
+fn row_max<T: Float>(x: &[T]) -> T {
+    x.iter().fold(T::NEG_INFINITY, |m, &v| m.max_nan(v))
+}
+
+/// `sum_j exp(x_j - shift)`, summed in order.
+fn sum_exp<T: Float>(x: &[T], shift: T) -> T {
+    x.iter().fold(T::ZERO, |s, &v| s + (v - shift).exp())
+}
+
+/// The shift logsumexp uses: the maximum, or 0 when the maximum is infinite, so that an all `-inf`
+/// lane gives `ln(0) = -inf` (and a `+inf` lane `+inf`) instead of `inf - inf = NaN` (as PyTorch).
+fn lse_shift<T: Float>(m: T) -> T {
+    if m == T::INFINITY || m == T::NEG_INFINITY { T::ZERO } else { m }
+}
+
+fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
+    let m = row_max(x);
+    let mut s = T::ZERO;
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = (xi - m).exp();
+        s += *yi;
+    }
+    for yi in y.iter_mut() {
+        *yi /= s;
+    }
+}
+
+fn log_softmax_row<T: Float>(x: &[T], y: &mut [T]) {
+    let m = row_max(x);
+    let ln_s = sum_exp(x, m).ln();
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = xi - m - ln_s;
+    }
+}
+
+fn logsumexp_row<T: Float>(x: &[T]) -> T {
+    let shift = lse_shift(row_max(x));
+    shift + sum_exp(x, shift).ln()
+}
+
+/// Column-wise maximum of the `inner`-wide rows of `x` into `m`.
+fn block_max<T: Float>(x: &[T], inner: usize, m: &mut [T]) {
+    m.fill(T::NEG_INFINITY);
+    for row in x.chunks_exact(inner) {
+        for (mj, &v) in m.iter_mut().zip(row) {
+            *mj = mj.max_nan(v);
+        }
+    }
+}
+
+/// Column-wise `sum_r exp(x[r, j] - shift[j])` into `s`.
+fn block_sum_exp<T: Float>(x: &[T], inner: usize, shift: &[T], s: &mut [T]) {
+    s.fill(T::ZERO);
+    for row in x.chunks_exact(inner) {
+        for ((sj, &v), &c) in s.iter_mut().zip(row).zip(shift) {
+            *sj += (v - c).exp();
+        }
+    }
+}
+
+fn softmax_block<T: Float>(x: &[T], y: &mut [T], inner: usize, m: &mut [T], s: &mut [T]) {
+    block_max(x, inner, m);
+    s.fill(T::ZERO);
+    for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
+        for (((yj, &xj), &mj), sj) in yr.iter_mut().zip(xr).zip(m.iter()).zip(s.iter_mut()) {
+            *yj = (xj - mj).exp();
+            *sj += *yj;
+        }
+    }
+    for yr in y.chunks_exact_mut(inner) {
+        for (yj, &sj) in yr.iter_mut().zip(s.iter()) {
+            *yj /= sj;
+        }
+    }
+}
+
+fn log_softmax_block<T: Float>(x: &[T], y: &mut [T], inner: usize, m: &mut [T], s: &mut [T]) {
+    block_max(x, inner, m);
+    block_sum_exp(x, inner, m, s);
+    for sj in s.iter_mut() {
+        *sj = sj.ln();
+    }
+    for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
+        for (((yj, &xj), &mj), &ln_sj) in yr.iter_mut().zip(xr).zip(m.iter()).zip(s.iter()) {
+            *yj = xj - mj - ln_sj;
+        }
+    }
+}
+
+fn logsumexp_block<T: Float>(x: &[T], inner: usize, m: &mut [T], s: &mut [T], out: &mut [T]) {
+    block_max(x, inner, m);
+    for mj in m.iter_mut() {
+        *mj = lse_shift(*mj);
+    }
+    block_sum_exp(x, inner, m, s);
+    for ((o, &c), &sj) in out.iter_mut().zip(m.iter()).zip(s.iter()) {
+        *o = c + sj.ln();
     }
 }

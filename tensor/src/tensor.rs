@@ -165,6 +165,9 @@ impl<T: Float> Tensor<T> {
 
     /// The elements as a slice in row-major order, if the tensor is contiguous.
     pub fn as_slice(&self) -> Option<&[T]> {
+        if self.numel() == 0 {
+            return Some(&[]);
+        }
         if self.is_contiguous() {
             let start = self.layout.offset();
             Some(&self.storage[start..start + self.numel()])

@@ -1,71 +1,201 @@
-//! Elementwise functions of one tensor and their scalar variants.
-//! (Implementation in progress: see the tensor issue.)
+//! Elementwise functions of one tensor, and the ops that combine a tensor with one scalar.
+//!
+//! Each op computes `y[i] = f(x[i])` for every element: the output has the input's shape and is
+//! contiguous, whatever the input's strides (a permuted, sliced or broadcast view works as is).
+//! All of them are built on [`Tensor::map`], which walks contiguous inputs as a plain slice and
+//! anything else with the crate's one strided walker.
+//!
+//! NaN goes in, NaN comes out: no op here hides a NaN (relu, clamp and the comparisons included,
+//! where a comparison with NaN is simply false).
+//!
+//! ```
+//! use tensor::Tensor;
+//! let x = Tensor::<f64>::from_vec(vec![-2.0, 0.0, 3.0], &[3]);
+//! assert_eq!(x.relu().to_vec(), vec![0.0, 0.0, 3.0]);
+//! assert_eq!(x.mul_scalar(2.0).add_scalar(1.0).to_vec(), vec![-3.0, 1.0, 7.0]);
+//! ```
 
+use crate::error::op_panic;
 use crate::{Float, Tensor};
 
+/// sqrt(2 / pi), the scale inside the tanh approximation of GELU.
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+/// The cubic coefficient of the tanh approximation of GELU (Hendrycks & Gimpel).
+const GELU_CUBIC: f64 = 0.044_715;
+
+/// 1.0 for true, 0.0 for false: how comparisons report their result as a tensor of `T`.
+#[inline]
+pub(crate) fn indicator<T: Float>(b: bool) -> T {
+    if b { T::ONE } else { T::ZERO }
+}
+
 impl<T: Float> Tensor<T> {
-    /// -x
+    /// y = -x
     pub fn neg(&self) -> Tensor<T> {
-        todo!()
+        self.map(|x| -x)
     }
-    /// e^x
+
+    /// y = e^x. Overflows to +inf above about 88.7 (f32) or 709.8 (f64); e^x for very negative x is 0.
     pub fn exp(&self) -> Tensor<T> {
-        todo!()
+        self.map(T::exp)
     }
-    /// ln x
+
+    /// y = ln x (natural logarithm): -inf at 0, NaN for x < 0.
     pub fn log(&self) -> Tensor<T> {
-        todo!()
+        self.map(T::ln)
     }
-    /// sqrt x
+
+    /// y = sqrt x: NaN for x < 0.
     pub fn sqrt(&self) -> Tensor<T> {
-        todo!()
+        self.map(T::sqrt)
     }
-    /// 1 / sqrt x
+
+    /// y = 1 / sqrt x (as used by layer norm: `(var + eps).rsqrt()`): +inf at 0.
     pub fn rsqrt(&self) -> Tensor<T> {
-        todo!()
+        self.map(|x| T::ONE / x.sqrt())
     }
-    /// x^p
-    pub fn powf(&self, _p: T) -> Tensor<T> {
-        todo!()
+
+    /// y = x^p for a real exponent `p` (NaN for x < 0 unless `p` is an integer).
+    pub fn powf(&self, p: T) -> Tensor<T> {
+        self.map(|x| x.powf(p))
     }
-    /// |x|
+
+    /// y = x * x
+    pub fn square(&self) -> Tensor<T> {
+        self.map(|x| x * x)
+    }
+
+    /// y = 1 / x: ±inf at ±0.
+    pub fn recip(&self) -> Tensor<T> {
+        self.map(|x| T::ONE / x)
+    }
+
+    /// y = |x|
     pub fn abs(&self) -> Tensor<T> {
-        todo!()
+        self.map(T::abs)
     }
-    /// tanh x
+
+    /// y = tanh x = (e^x - e^-x) / (e^x + e^-x), in (-1, 1); ±1 for large |x|, never NaN for finite x.
     pub fn tanh(&self) -> Tensor<T> {
-        todo!()
+        self.map(T::tanh)
     }
-    /// 1 / (1 + e^-x)
+
+    /// y = 1 / (1 + e^-x), the logistic sigmoid, in (0, 1).
+    ///
+    /// Computed as `1 / (1 + e^-x)` for x >= 0 and `e^x / (1 + e^x)` for x < 0, so the
+    /// exponential never overflows: sigmoid(1e4) is exactly 1 and sigmoid(-1e4) is exactly 0.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::<f32>::from_vec(vec![-1e4, 0.0, 1e4], &[3]);
+    /// assert_eq!(x.sigmoid().to_vec(), vec![0.0, 0.5, 1.0]);
+    /// ```
     pub fn sigmoid(&self) -> Tensor<T> {
-        todo!()
+        self.map(|x| {
+            if x >= T::ZERO {
+                T::ONE / (T::ONE + (-x).exp())
+            } else {
+                let e = x.exp();
+                e / (T::ONE + e)
+            }
+        })
     }
-    /// max(x, 0)
+
+    /// y = max(x, 0). relu(NaN) is NaN and relu(-0.0) is +0.0.
     pub fn relu(&self) -> Tensor<T> {
-        todo!()
+        self.map(|x| if x > T::ZERO || x.is_nan() { x } else { T::ZERO })
     }
-    /// GELU, tanh approximation (GPT-2)
+
+    /// GELU, tanh approximation (GPT-2's `gelu_new`, PyTorch's `approximate='tanh'`):
+    ///
+    /// y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let y = Tensor::<f64>::from_vec(vec![1.0], &[1]).gelu_tanh().item();
+    /// assert!((y - 0.8411919906082768).abs() < 1e-15);
+    /// ```
     pub fn gelu_tanh(&self) -> Tensor<T> {
-        todo!()
+        let (c, k, half) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(GELU_CUBIC), T::from_f64(0.5));
+        self.map(|x| half * x * (T::ONE + (c * (x + k * x * x * x)).tanh()))
     }
-    /// GELU, exact erf form
+
+    /// GELU, exact form (PyTorch's default `approximate='none'`):
+    ///
+    /// y = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x), with Phi the standard normal CDF.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let y = Tensor::<f64>::from_vec(vec![1.0], &[1]).gelu_erf().item();
+    /// assert_eq!(y, 0.8413447460685429);
+    /// ```
     pub fn gelu_erf(&self) -> Tensor<T> {
-        todo!()
+        // Divide by sqrt 2 rather than multiply by 1/sqrt 2: the rounded constants differ, and the
+        // division reproduces the correctly rounded gelu(1) in f64 (the product is one ulp off).
+        let (sqrt2, half) = (T::from_f64(std::f64::consts::SQRT_2), T::from_f64(0.5));
+        self.map(|x| half * x * (T::ONE + (x / sqrt2).erf()))
     }
-    /// x + s
-    pub fn add_scalar(&self, _s: T) -> Tensor<T> {
-        todo!()
+
+    /// y = min(max(x, min), max), elementwise. NaN stays NaN.
+    ///
+    /// # Panics
+    /// If `min > max` or either bound is NaN.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::<f32>::from_vec(vec![-3.0, 0.5, 9.0], &[3]);
+    /// assert_eq!(x.clamp(-1.0, 1.0).to_vec(), vec![-1.0, 0.5, 1.0]);
+    /// ```
+    #[track_caller]
+    pub fn clamp(&self, min: T, max: T) -> Tensor<T> {
+        if min.is_nan() || max.is_nan() || min > max {
+            op_panic("clamp", format!("needs min <= max, got min {min} and max {max} (shape {:?})", self.shape()));
+        }
+        self.map(|x| x.max_nan(min).min_nan(max))
     }
-    /// x - s
-    pub fn sub_scalar(&self, _s: T) -> Tensor<T> {
-        todo!()
+
+    /// y = x + s
+    pub fn add_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| x + s)
     }
-    /// x * s
-    pub fn mul_scalar(&self, _s: T) -> Tensor<T> {
-        todo!()
+
+    /// y = x - s
+    pub fn sub_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| x - s)
     }
-    /// x / s
-    pub fn div_scalar(&self, _s: T) -> Tensor<T> {
-        todo!()
+
+    /// y = x * s
+    pub fn mul_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| x * s)
+    }
+
+    /// y = x / s
+    pub fn div_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| x / s)
+    }
+
+    /// y = 1 where x == s, else 0 (a mask of type `T`).
+    pub fn eq_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| indicator(x == s))
+    }
+
+    /// y = 1 where x < s, else 0.
+    pub fn lt_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| indicator(x < s))
+    }
+
+    /// y = 1 where x <= s, else 0.
+    pub fn le_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| indicator(x <= s))
+    }
+
+    /// y = 1 where x > s, else 0 (e.g. relu's derivative: `x.gt_scalar(0.0)`).
+    pub fn gt_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| indicator(x > s))
+    }
+
+    /// y = 1 where x >= s, else 0.
+    pub fn ge_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| indicator(x >= s))
     }
 }
