@@ -1,0 +1,124 @@
+//! Cross-entropy of logits against class indices, fused and numerically stable.
+//!
+//! For logits `x: (N, C)` and targets `t: [N]`, over the set `V` of rows whose target is not
+//! `ignore_index`:
+//!
+//! ```text
+//! loss = -(1 / |V|) * sum_{i in V} log_softmax(x_i)[t_i]
+//! dx_i = g * (softmax(x_i) - one_hot(t_i)) / |V|     for i in V
+//! dx_i = 0                                           for ignored rows
+//! ```
+//!
+//! Fusing the log-softmax, the pick and the mean into one op saves the `(N, C)` intermediates the
+//! composed version ([`crate::composed::cross_entropy`]) records, and the gradient is one pass
+//! over the saved log-probabilities. The log-softmax kernel subtracts each row's maximum, so logits
+//! around ±1e4 give finite losses and gradients.
+
+use tensor::{Float, Tensor, op_panic};
+
+use crate::var::Var;
+
+/// Validates the logits' shape against the targets and returns `(N, C)`: the number of rows once
+/// the leading axes are flattened, and the number of classes (the last axis).
+///
+/// Panics, naming `op` and the shapes, unless the logits have at least 2 axes, there is one target
+/// per row, and each target is below `C` or equal to `ignore_index`.
+#[track_caller]
+pub(crate) fn check_targets(
+    op: &str,
+    shape: &[usize],
+    targets: &[usize],
+    ignore_index: Option<usize>,
+) -> (usize, usize) {
+    if shape.len() < 2 {
+        op_panic(op, format!("logits must have shape (N, C) or (.., C), got {shape:?}"));
+    }
+    let c = shape[shape.len() - 1];
+    let n: usize = shape[..shape.len() - 1].iter().product();
+    if targets.len() != n {
+        op_panic(
+            op,
+            format!("logits of shape {shape:?} have {n} rows of {c} classes, but {} targets were given", targets.len()),
+        );
+    }
+    let bad = targets.iter().enumerate().find(|&(_, &t)| t >= c && Some(t) != ignore_index);
+    if let Some((i, &t)) = bad {
+        op_panic(
+            op,
+            format!(
+                "target {t} (row {i}) is out of range for {c} classes (logits shape {shape:?}, ignore_index {ignore_index:?})"
+            ),
+        );
+    }
+    (n, c)
+}
+
+impl<T: Float> Var<T> {
+    /// Mean cross-entropy of `self` (logits) against class indices, as `torch.nn.functional.cross_entropy`
+    /// with `reduction = "mean"`: `-mean_{i not ignored} log_softmax(logits_i)[targets[i]]`, a scalar
+    /// (shape `[]`).
+    ///
+    /// Shapes: logits `(N, C)` with `targets.len() == N`; or `(B, T, C)` (any number of leading
+    /// axes), which is flattened to `(B*T, C)` with targets in the same row-major order, so a language
+    /// model's `(B, T, vocab)` logits go in as they are.
+    ///
+    /// Rows whose target equals `ignore_index` (padding) count neither in the sum nor in the mean,
+    /// and receive a zero gradient. `ignore_index` may be any value, a valid class or not (e.g.
+    /// `usize::MAX`). If every row is ignored, the loss is `0 / 0 = NaN`, as in PyTorch.
+    ///
+    /// Backward: `(softmax(logits_i) - one_hot(targets[i])) / n_valid` on the kept rows, 0 on the
+    /// ignored ones, times the incoming gradient.
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// // Uniform logits over 4 classes: every target has probability 1/4, the loss is ln 4.
+    /// let logits = Var::parameter(Tensor::<f64>::zeros(&[3, 4]));
+    /// let loss = logits.cross_entropy(&[0, 3, 9], Some(9)); // row 2 is padding
+    /// assert!((loss.item() - 4.0f64.ln()).abs() < 1e-15);
+    /// let g = loss.backward();
+    /// let g = g.get(&logits).unwrap().to_vec();
+    /// let expected = [-0.375, 0.125, 0.125, 0.125]; // (1/4 - [1, 0, 0, 0]) / 2
+    /// assert!(g[..4].iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-15));
+    /// assert_eq!(&g[8..], &[0.0; 4]); // the ignored row
+    /// ```
+    ///
+    /// # Panics
+    /// If the logits have fewer than 2 axes, the number of targets is not the number of rows, or a
+    /// target is `>= C` and not `ignore_index`.
+    #[track_caller]
+    pub fn cross_entropy(&self, targets: &[usize], ignore_index: Option<usize>) -> Var<T> {
+        let shape = self.shape();
+        let (n, c) = check_targets("cross_entropy", &shape, targets, ignore_index);
+        let log_probs = self.value_ref().reshape(&[n, c]).log_softmax(-1); // (N, C), contiguous
+        let lp = log_probs.as_slice().expect("log_softmax returns a contiguous tensor");
+        let kept = move |t: usize| Some(t) != ignore_index;
+
+        let mut total = T::ZERO;
+        let mut n_valid = 0usize;
+        for (i, &t) in targets.iter().enumerate().filter(|&(_, &t)| kept(t)) {
+            total -= lp[i * c + t];
+            n_valid += 1;
+        }
+        let loss = total / T::from_usize(n_valid); // every row ignored: 0 / 0 = NaN, as PyTorch
+
+        let targets = targets.to_vec();
+        Var::from_op("cross_entropy", Tensor::scalar(loss), &[self], move |g| {
+            let scale = g.item() / T::from_usize(n_valid);
+            let lp = log_probs.as_slice().expect("log_softmax returns a contiguous tensor");
+            let mut grad = vec![T::ZERO; n * c];
+            if c > 0 {
+                for ((row, dx), &t) in lp.chunks_exact(c).zip(grad.chunks_exact_mut(c)).zip(&targets) {
+                    if !kept(t) {
+                        continue; // ignored rows keep their zero gradient
+                    }
+                    for (d, &l) in dx.iter_mut().zip(row) {
+                        *d = l.exp() * scale;
+                    }
+                    dx[t] -= scale;
+                }
+            }
+            vec![Some(Tensor::from_vec(grad, &shape))]
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! Elementwise functions: exp, log, sqrt, rsqrt, powf, abs, tanh, sigmoid, relu, the two GELUs,
+//! and the broadcasting maximum and minimum.
+//!
+//! For `y = f(x)` applied elementwise, the chain rule is elementwise too: `dL/dx = dL/dy * f'(x)`,
+//! so each backward is a single `zip_with` pass over `g` and one saved tensor. Where `f'` is a
+//! function of the output (exp, tanh, sigmoid, sqrt, rsqrt, relu), the closure keeps `y` rather
+//! than `x`: no transcendental function is evaluated twice.
+//!
+//! At a kink (abs at 0, relu at 0, maximum/minimum at a tie) the derivative is undefined; each op
+//! documents the value it picks, which is PyTorch's.
+
+use tensor::{Float, Tensor};
+
+use crate::var::Var;
+
+/// sqrt(2 / pi): the scale inside the tanh approximation of GELU (same constant as the tensor kernel).
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+/// The cubic coefficient of the tanh approximation of GELU (Hendrycks & Gimpel).
+const GELU_CUBIC: f64 = 0.044_715;
+/// 1 / sqrt(2 pi): the normalising constant of the standard normal density.
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+impl<T: Float> Var<T> {
+    /// `y = e^x`. dy/dx = e^x = y: backward reuses the output, `dx = g * y`.
+    #[track_caller]
+    pub fn exp(&self) -> Var<T> {
+        let y = self.value_ref().exp();
+        let saved = y.clone();
+        Var::from_op("exp", y, &[self], move |g| vec![Some(g.mul(&saved))])
+    }
+
+    /// `y = ln x`. dy/dx = 1 / x: `dx = g / x` (infinite at x = 0, as the function is).
+    #[track_caller]
+    pub fn log(&self) -> Var<T> {
+        let x = self.value();
+        let y = x.log();
+        Var::from_op("log", y, &[self], move |g| vec![Some(g.div(&x))])
+    }
+
+    /// `y = sqrt x`. dy/dx = 1 / (2 sqrt x) = 1 / (2y): `dx = g / (2y)`, from the output.
+    #[track_caller]
+    pub fn sqrt(&self) -> Var<T> {
+        let y = self.value_ref().sqrt();
+        let saved = y.clone();
+        Var::from_op("sqrt", y, &[self], move |g| vec![Some(g.zip_with(&saved, "sqrt_backward", |g, y| g / (y + y)))])
+    }
+
+    /// `y = 1 / sqrt x` (layer norm's `(var + eps).rsqrt()`).
+    /// dy/dx = d/dx x^(-1/2) = -1/2 x^(-3/2) = -y^3 / 2: `dx = -g y^3 / 2`, from the output.
+    #[track_caller]
+    pub fn rsqrt(&self) -> Var<T> {
+        let y = self.value_ref().rsqrt();
+        let saved = y.clone();
+        let half = T::from_f64(0.5);
+        Var::from_op("rsqrt", y, &[self], move |g| {
+            vec![Some(g.zip_with(&saved, "rsqrt_backward", |g, y| -(half * g * y * y * y)))]
+        })
+    }
+
+    /// `y = x^p` for a constant real exponent `p`. dy/dx = p x^(p-1): `dx = g p x^(p-1)`.
+    ///
+    /// The derivative is computed from `x`, not as `p y / x`, which would be 0/0 at x = 0.
+    /// For `p = 0` the gradient is exactly 0 everywhere (x^-1 would give 0 * inf = NaN at x = 0;
+    /// PyTorch masks that case the same way).
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// // d/dx sum(x^2) = 2x
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![-1.0, 0.5, 3.0], &[3]));
+    /// let g = x.powf(2.0).sum_all().backward();
+    /// assert_eq!(g.get(&x).unwrap().to_vec(), vec![-2.0, 1.0, 6.0]);
+    /// ```
+    #[track_caller]
+    pub fn powf(&self, p: T) -> Var<T> {
+        let x = self.value();
+        let y = x.powf(p);
+        Var::from_op("powf", y, &[self], move |g| {
+            if p == T::ZERO {
+                return vec![Some(Tensor::zeros(x.shape()))];
+            }
+            let pm1 = p - T::ONE;
+            vec![Some(g.zip_with(&x, "powf_backward", |g, x| g * p * x.powf(pm1)))]
+        })
+    }
+
+    /// `y = |x|`. dy/dx = sign(x), taken as 0 at x = 0 (PyTorch's `sgn`): `dx = g sign(x)`.
+    #[track_caller]
+    pub fn abs(&self) -> Var<T> {
+        let x = self.value();
+        let y = x.abs();
+        Var::from_op("abs", y, &[self], move |g| {
+            let sign = |x: T| {
+                if x > T::ZERO {
+                    T::ONE
+                } else if x < T::ZERO {
+                    -T::ONE
+                } else {
+                    // 0 at the kink; NaN stays NaN so a bad input is not silently hidden.
+                    x * T::ZERO
+                }
+            };
+            vec![Some(g.zip_with(&x, "abs_backward", |g, x| g * sign(x)))]
+        })
+    }
+
+    /// `y = tanh x`. dy/dx = 1 - tanh^2 x = 1 - y^2: `dx = g (1 - y^2)`, from the output.
+    ///
+    /// For large |x|, y is exactly ±1 and the gradient exactly 0 (never NaN).
+    #[track_caller]
+    pub fn tanh(&self) -> Var<T> {
+        let y = self.value_ref().tanh();
+        let saved = y.clone();
+        Var::from_op("tanh", y, &[self], move |g| {
+            vec![Some(g.zip_with(&saved, "tanh_backward", |g, y| g * (T::ONE - y * y)))]
+        })
+    }
+
+    /// `y = sigmoid x = 1 / (1 + e^-x)`.
+    ///
+    /// dy/dx = e^-x / (1 + e^-x)^2 = y (1 - y): `dx = g y (1 - y)`, from the output. Computing it
+    /// from `y` avoids e^-x, which overflows for x < -88 (f32); at ±1e4 the gradient is exactly 0.
+    #[track_caller]
+    pub fn sigmoid(&self) -> Var<T> {
+        let y = self.value_ref().sigmoid();
+        let saved = y.clone();
+        Var::from_op("sigmoid", y, &[self], move |g| {
+            vec![Some(g.zip_with(&saved, "sigmoid_backward", |g, y| g * y * (T::ONE - y)))]
+        })
+    }
+
+    /// `y = max(x, 0)`. dy/dx = 1 for x > 0 and 0 for x < 0; at x = 0 it is taken as 0 (PyTorch).
+    ///
+    /// Since y > 0 exactly when x > 0, the mask is read from the output. Written as "zero where
+    /// y <= 0" so that a NaN input passes its gradient through, as PyTorch's `threshold_backward`.
+    #[track_caller]
+    pub fn relu(&self) -> Var<T> {
+        let y = self.value_ref().relu();
+        let saved = y.clone();
+        Var::from_op("relu", y, &[self], move |g| {
+            vec![Some(g.zip_with(&saved, "relu_backward", |g, y| if y <= T::ZERO { T::ZERO } else { g }))]
+        })
+    }
+
+    /// GELU, tanh approximation (GPT-2): `y = x/2 (1 + tanh(c (x + k x^3)))`, c = sqrt(2/pi),
+    /// k = 0.044715.
+    ///
+    /// With `u = c (x + k x^3)` and `t = tanh u`, `y = x/2 (1 + t)` and the product rule gives
+    ///
+    /// dy/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,    du/dx = c (1 + 3k x^2),
+    ///
+    /// using d tanh(u)/du = 1 - tanh^2 u. The input is saved and t recomputed in backward.
+    #[track_caller]
+    pub fn gelu_tanh(&self) -> Var<T> {
+        let x = self.value();
+        let y = x.gelu_tanh();
+        let (c, k, half) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(GELU_CUBIC), T::from_f64(0.5));
+        let three_k = T::from_f64(3.0 * GELU_CUBIC);
+        let dydx = move |x: T| {
+            let t = (c * (x + k * x * x * x)).tanh();
+            let sech2 = T::ONE - t * t;
+            // Far from 0, t is exactly ±1; skip the second term, whose x^2 could overflow and
+            // turn 0 * inf into NaN.
+            if sech2 == T::ZERO {
+                half * (T::ONE + t)
+            } else {
+                half * (T::ONE + t) + half * x * sech2 * c * (T::ONE + three_k * x * x)
+            }
+        };
+        Var::from_op("gelu_tanh", y, &[self], move |g| {
+            vec![Some(g.zip_with(&x, "gelu_tanh_backward", |g, x| g * dydx(x)))]
+        })
+    }
+
+    /// GELU, exact form (PyTorch's default): `y = x Phi(x) = x/2 (1 + erf(x / sqrt 2))`, with Phi
+    /// the standard normal CDF.
+    ///
+    /// By the product rule dy/dx = Phi(x) + x Phi'(x), and Phi' is the normal density phi:
+    /// d/dz erf(z) = 2/sqrt(pi) e^(-z^2), so with z = x / sqrt 2,
+    ///
+    /// Phi'(x) = 1/2 * 2/sqrt(pi) * e^(-x^2/2) * 1/sqrt(2) = e^(-x^2/2) / sqrt(2 pi) = phi(x),
+    ///
+    /// dy/dx = Phi(x) + x phi(x).
+    #[track_caller]
+    pub fn gelu_erf(&self) -> Var<T> {
+        let x = self.value();
+        let y = x.gelu_erf();
+        let (inv_sqrt2, inv_sqrt_2pi, half) =
+            (T::from_f64(std::f64::consts::FRAC_1_SQRT_2), T::from_f64(INV_SQRT_2PI), T::from_f64(0.5));
+        let dydx = move |x: T| {
+            let cdf = half * (T::ONE + (x * inv_sqrt2).erf());
+            let pdf = inv_sqrt_2pi * (-(half * x * x)).exp();
+            cdf + x * pdf
+        };
+        Var::from_op("gelu_erf", y, &[self], move |g| {
+            vec![Some(g.zip_with(&x, "gelu_erf_backward", |g, x| g * dydx(x)))]
+        })
+    }
+
+    /// `c = max(a, b)` elementwise with broadcasting; NaN if either is NaN.
+    ///
+    /// The gradient goes to the larger input: d/da = 1 where a > b, 0 where a < b, and d/db the
+    /// other way round. At a tie (a == b) the derivative is undefined; as `torch.maximum`, each
+    /// input gets half (`g/2`), so the two halves add back to `g`. Where either input is NaN,
+    /// both get the full `g` (PyTorch's formula `where(a == b, g/2, g).masked_fill(a < b, 0)`
+    /// does the same: every comparison with NaN is false). Each gradient is summed back to its
+    /// input's shape.
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// let a = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]));
+    /// let b = Var::parameter(Tensor::<f64>::from_vec(vec![2.0], &[1])); // broadcast
+    /// let g = a.maximum(&b).sum_all().backward();
+    /// assert_eq!(g.get(&a).unwrap().to_vec(), vec![0.0, 0.5, 1.0]); // the tie splits
+    /// assert_eq!(g.get(&b).unwrap().to_vec(), vec![1.5]); //           1 + 0.5 + 0
+    /// ```
+    #[track_caller]
+    pub fn maximum(&self, other: &Var<T>) -> Var<T> {
+        let (a, b) = (self.value(), other.value());
+        let value = a.maximum(&b);
+        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
+        Var::from_op("maximum", value, &[self, other], move |g| {
+            // share(x, y): the part of g that goes to x when y is the other input.
+            let share = |x: &Tensor<T>, y: &Tensor<T>| {
+                let w = x.zip_with(y, "maximum_backward", |x, y| split_weight(x == y, x < y));
+                g.mul(&w).sum_to_shape(x.shape())
+            };
+            vec![need_a.then(|| share(&a, &b)), need_b.then(|| share(&b, &a))]
+        })
+    }
+
+    /// `c = min(a, b)` elementwise with broadcasting; NaN if either is NaN.
+    ///
+    /// The mirror of [`Var::maximum`]: the gradient goes to the smaller input, a tie splits it
+    /// half and half (as `torch.minimum`), and a NaN passes the full `g` to both inputs.
+    #[track_caller]
+    pub fn minimum(&self, other: &Var<T>) -> Var<T> {
+        let (a, b) = (self.value(), other.value());
+        let value = a.minimum(&b);
+        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
+        Var::from_op("minimum", value, &[self, other], move |g| {
+            let share = |x: &Tensor<T>, y: &Tensor<T>| {
+                let w = x.zip_with(y, "minimum_backward", |x, y| split_weight(x == y, x > y));
+                g.mul(&w).sum_to_shape(x.shape())
+            };
+            vec![need_a.then(|| share(&a, &b)), need_b.then(|| share(&b, &a))]
+        })
+    }
+}
+
+/// The fraction of the gradient an input of maximum/minimum receives: half at a tie, none when
+/// it loses, and all of it otherwise: when it wins, or when a NaN makes every comparison false.
+fn split_weight<T: Float>(tie: bool, loses: bool) -> T {
+    if tie {
+        T::from_f64(0.5)
+    } else if loses {
+        T::ZERO
+    } else {
+        T::ONE
+    }
+}

@@ -1,0 +1,266 @@
+//! [`Var`]: a tensor in the computation graph.
+//!
+//! A `Var` is a cheap handle (`Rc`) to a node holding a value and, when the value was computed
+//! from inputs that need gradients, the op that made it: its name, its inputs, and a closure that
+//! turns the gradient of the output into gradients of the inputs. Leaves are values made by the
+//! user; a leaf that needs gradients is a *parameter*.
+//!
+//! The graph is freed when the last `Var` referring to it is dropped. Parameters are leaves, so they
+//! outlive every graph built from them: each training step builds a fresh graph and drops it.
+
+use std::cell::{Cell, Ref, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use tensor::{Float, Tensor};
+
+use crate::mode::{is_anomaly_enabled, is_grad_enabled};
+
+/// The backward of one op: given the gradient of the op's output, the gradient of each input
+/// (`None` where an input gets none, e.g. it does not require gradients).
+pub type BackwardFn<T> = Box<dyn Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>>>;
+
+/// A unique identity for a node, stable for its lifetime; keys the [`crate::Gradients`] store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(u64);
+
+thread_local! {
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    static LIVE_NODES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many graph nodes are alive on this thread (parameters, constants and op results).
+/// A training loop whose count grows step after step is leaking its graphs.
+pub fn live_nodes() -> usize {
+    LIVE_NODES.with(|n| n.get())
+}
+
+pub(crate) struct OpRecord<T: Float> {
+    pub(crate) name: String,
+    pub(crate) inputs: Vec<Var<T>>,
+    pub(crate) backward: BackwardFn<T>,
+}
+
+pub(crate) struct Node<T: Float> {
+    pub(crate) id: NodeId,
+    pub(crate) value: RefCell<Tensor<T>>,
+    pub(crate) requires_grad: bool,
+    pub(crate) op: Option<OpRecord<T>>,
+    pub(crate) label: RefCell<Option<String>>,
+}
+
+impl<T: Float> Drop for Node<T> {
+    /// Frees the graph behind this node with an explicit stack instead of recursion, so that a
+    /// chain of 100,000 ops doesn't overflow the call stack when it is dropped.
+    fn drop(&mut self) {
+        LIVE_NODES.with(|n| n.set(n.get() - 1));
+        let Some(op) = self.op.take() else { return };
+        let mut stack: Vec<Var<T>> = op.inputs;
+        while let Some(var) = stack.pop() {
+            // Only the last handle to a node takes its inputs; others are still in use.
+            if let Ok(mut node) = Rc::try_unwrap(var.0)
+                && let Some(op) = node.op.take()
+            {
+                stack.extend(op.inputs);
+            }
+        }
+    }
+}
+
+/// A value in the computation graph: a tensor plus, when it needs gradients, how it was made.
+///
+/// ```
+/// use autograd::Var;
+/// use tensor::Tensor;
+/// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]));
+/// let y = x.mul(&x).sum_all(); // y = sum(x^2)
+/// let grads = y.backward();
+/// assert_eq!(grads.get(&x).unwrap().to_vec(), vec![2.0, 4.0, 6.0]); // dy/dx = 2x
+/// ```
+pub struct Var<T: Float>(pub(crate) Rc<Node<T>>);
+
+impl<T: Float> Clone for Var<T> {
+    fn clone(&self) -> Self {
+        Var(self.0.clone())
+    }
+}
+
+impl<T: Float> Var<T> {
+    fn make(value: Tensor<T>, requires_grad: bool, op: Option<OpRecord<T>>) -> Self {
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            NodeId(id)
+        });
+        LIVE_NODES.with(|n| n.set(n.get() + 1));
+        Var(Rc::new(Node { id, value: RefCell::new(value), requires_grad, op, label: RefCell::new(None) }))
+    }
+
+    /// A leaf; `requires_grad` says whether backward computes its gradient.
+    pub fn new(value: Tensor<T>, requires_grad: bool) -> Self {
+        Self::make(value, requires_grad, None)
+    }
+
+    /// A leaf that needs no gradient (data, targets, masks).
+    pub fn constant(value: Tensor<T>) -> Self {
+        Self::new(value, false)
+    }
+
+    /// A leaf that needs a gradient: a trainable parameter or an input under study.
+    pub fn parameter(value: Tensor<T>) -> Self {
+        Self::new(value, true)
+    }
+
+    /// Records the result of an op. This is how every primitive (and [`crate::Function`]) enters the graph:
+    /// `backward` maps the output's gradient to one optional gradient per input, in order.
+    ///
+    /// If recording is off ([`crate::no_grad`]) or no input requires a gradient, nothing is recorded
+    /// and the result is a plain constant: inference pays nothing for the graph.
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// // y = 3x, written as a new op with its backward right here.
+    /// fn triple(x: &Var<f64>) -> Var<f64> {
+    ///     let value = x.value().mul_scalar(3.0);
+    ///     Var::from_op("triple", value, &[x], |g| vec![Some(g.mul_scalar(3.0))])
+    /// }
+    /// let x = Var::parameter(Tensor::from_vec(vec![1.0, 2.0], &[2]));
+    /// let g = triple(&x).sum_all().backward();
+    /// assert_eq!(g.get(&x).unwrap().to_vec(), vec![3.0, 3.0]);
+    /// ```
+    #[track_caller]
+    pub fn from_op(
+        name: impl Into<String>,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        backward: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + 'static,
+    ) -> Var<T> {
+        let name: String = name.into();
+        if is_anomaly_enabled() {
+            crate::anomaly::check_forward(&name, &value, inputs);
+        }
+        let needs = is_grad_enabled() && inputs.iter().any(|v| v.requires_grad());
+        if !needs {
+            return Var::constant(value);
+        }
+        let op = OpRecord {
+            name,
+            inputs: inputs.iter().map(|v| (*v).clone()).collect(),
+            backward: Box::new(backward),
+        };
+        Self::make(value, true, Some(op))
+    }
+
+    /// The node's identity (keys the gradient store).
+    pub fn id(&self) -> NodeId {
+        self.0.id
+    }
+
+    /// The value (a cheap clone: tensors share storage).
+    pub fn value(&self) -> Tensor<T> {
+        self.0.value.borrow().clone()
+    }
+
+    /// Borrows the value without cloning.
+    pub fn value_ref(&self) -> Ref<'_, Tensor<T>> {
+        self.0.value.borrow()
+    }
+
+    /// The value's shape.
+    pub fn shape(&self) -> Vec<usize> {
+        self.0.value.borrow().shape().to_vec()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.value.borrow().numel()
+    }
+
+    /// Number of axes.
+    pub fn ndim(&self) -> usize {
+        self.0.value.borrow().ndim()
+    }
+
+    /// The single value of a one-element variable (a loss).
+    #[track_caller]
+    pub fn item(&self) -> T {
+        self.0.value.borrow().item()
+    }
+
+    /// True when backward computes a gradient for this node.
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+
+    /// True for values made by the user rather than by an op.
+    pub fn is_leaf(&self) -> bool {
+        self.0.op.is_none()
+    }
+
+    /// The name of the op that made this value, or `None` for a leaf.
+    pub fn op_name(&self) -> Option<&str> {
+        self.0.op.as_ref().map(|o| o.name.as_str())
+    }
+
+    /// The inputs of the op that made this value (empty for a leaf).
+    pub fn inputs(&self) -> Vec<Var<T>> {
+        self.0.op.as_ref().map(|o| o.inputs.clone()).unwrap_or_default()
+    }
+
+    /// A new leaf with the same value and no history (as `tensor.detach()`): gradients stop here.
+    pub fn detach(&self) -> Var<T> {
+        Var::constant(self.value())
+    }
+
+    /// Replaces a leaf's value (optimizers; loading checkpoints). The shape must stay the same.
+    #[track_caller]
+    pub fn set_value(&self, value: Tensor<T>) {
+        assert!(self.is_leaf(), "set_value: only leaves can be assigned, this is the output of '{}'", self.op_name().unwrap_or(""));
+        let mut v = self.0.value.borrow_mut();
+        if v.shape() != value.shape() {
+            tensor::op_panic("set_value", format!("new shape {:?} differs from the variable's shape {:?}", value.shape(), v.shape()));
+        }
+        *v = value;
+    }
+
+    /// Updates a leaf's value in place through `f` (an optimizer step without reallocating when
+    /// no graph still holds the old value).
+    #[track_caller]
+    pub fn update_value(&self, f: impl FnOnce(&mut Tensor<T>)) {
+        assert!(self.is_leaf(), "update_value: only leaves can be assigned");
+        let mut v = self.0.value.borrow_mut();
+        let shape = v.shape().to_vec();
+        f(&mut v);
+        assert_eq!(v.shape(), shape.as_slice(), "update_value: the closure changed the shape");
+    }
+
+    /// Attaches a human-readable label (shown by the tape printer and the DOT export).
+    pub fn set_label(&self, label: impl Into<String>) {
+        *self.0.label.borrow_mut() = Some(label.into());
+    }
+
+    /// The label, if one was set.
+    pub fn label(&self) -> Option<String> {
+        self.0.label.borrow().clone()
+    }
+
+    /// Builder form of [`Var::set_label`].
+    pub fn labeled(self, label: impl Into<String>) -> Self {
+        self.set_label(label);
+        self
+    }
+}
+
+impl<T: Float> fmt::Debug for Var<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Var(id={}, op={}, shape={:?}, requires_grad={})", self.0.id.0, self.op_name().unwrap_or("leaf"), self.shape(), self.requires_grad())
+    }
+}
+
+impl NodeId {
+    /// The raw number (creation order on this thread).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+}
