@@ -32,7 +32,12 @@ pub(crate) fn check_forward<T: Float>(name: &str, value: &Tensor<T>, inputs: &[&
 
 /// Panics if the gradient arriving at an op's output, or one it sends to an input, holds a NaN
 /// or infinity.
-pub(crate) fn check_backward<T: Float>(name: &str, incoming: &Tensor<T>, produced: &[Option<Tensor<T>>], inputs: &[Var<T>]) {
+pub(crate) fn check_backward<T: Float>(
+    name: &str,
+    incoming: &Tensor<T>,
+    produced: &[Option<Tensor<T>>],
+    inputs: &[Var<T>],
+) {
     let shapes = || shape_list(inputs.iter().map(|v| v.shape()));
     if let Some(x) = first_non_finite(incoming) {
         panic!(
@@ -43,7 +48,10 @@ pub(crate) fn check_backward<T: Float>(name: &str, incoming: &Tensor<T>, produce
     }
     for (k, g) in produced.iter().enumerate() {
         if let Some(x) = g.as_ref().and_then(first_non_finite) {
-            panic!("anomaly detected: backward of op '{name}' produced {x} in the gradient of input {k} (input shapes [{}])", shapes());
+            panic!(
+                "anomaly detected: backward of op '{name}' produced {x} in the gradient of input {k} (input shapes [{}])",
+                shapes()
+            );
         }
     }
 }

@@ -132,7 +132,10 @@ impl<T: Float> Var<T> {
         if self.numel() != 1 {
             tensor::op_panic(
                 "backward",
-                format!("needs a one-element output, shape is {:?}; pass the output gradient with backward_with_grad", self.shape()),
+                format!(
+                    "needs a one-element output, shape is {:?}; pass the output gradient with backward_with_grad",
+                    self.shape()
+                ),
             );
         }
         self.run_backward(Tensor::ones(&self.shape()), false)
@@ -143,7 +146,10 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn backward_with_grad(&self, grad: &Tensor<T>) -> Gradients<T> {
         if grad.shape() != self.shape().as_slice() {
-            tensor::op_panic("backward_with_grad", format!("gradient shape {:?} differs from output shape {:?}", grad.shape(), self.shape()));
+            tensor::op_panic(
+                "backward_with_grad",
+                format!("gradient shape {:?} differs from output shape {:?}", grad.shape(), self.shape()),
+            );
         }
         self.run_backward(grad.clone(), false)
     }
@@ -182,7 +188,12 @@ impl<T: Float> Var<T> {
             if is_anomaly_enabled() {
                 crate::anomaly::check_backward(&op.name, &grad, &input_grads, &op.inputs);
             }
-            debug_assert_eq!(input_grads.len(), op.inputs.len(), "op '{}' returned the wrong number of gradients", op.name);
+            debug_assert_eq!(
+                input_grads.len(),
+                op.inputs.len(),
+                "op '{}' returned the wrong number of gradients",
+                op.name
+            );
             for (input, g) in op.inputs.iter().zip(input_grads) {
                 let Some(g) = g else { continue };
                 if !input.requires_grad() {
@@ -191,7 +202,11 @@ impl<T: Float> Var<T> {
                 if g.shape() != input.shape().as_slice() {
                     tensor::op_panic(
                         &op.name,
-                        format!("backward produced a gradient of shape {:?} for an input of shape {:?}", g.shape(), input.shape()),
+                        format!(
+                            "backward produced a gradient of shape {:?} for an input of shape {:?}",
+                            g.shape(),
+                            input.shape()
+                        ),
                     );
                 }
                 add_into(&mut grads, input.id(), g);

@@ -179,7 +179,8 @@ impl GradCheck {
         f: impl Fn(&[Var<f64>]) -> Var<f64>,
     ) -> Result<GradCheckReport, GradCheckFailure> {
         let vars: Vec<Var<f64>> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
-        let named: Vec<(String, Var<f64>)> = vars.iter().enumerate().map(|(i, v)| (format!("input {i}"), v.clone())).collect();
+        let named: Vec<(String, Var<f64>)> =
+            vars.iter().enumerate().map(|(i, v)| (format!("input {i}"), v.clone())).collect();
         self.check_vars(&named, || f(&vars))
     }
 

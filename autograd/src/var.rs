@@ -144,11 +144,7 @@ impl<T: Float> Var<T> {
         if !needs {
             return Var::constant(value);
         }
-        let op = OpRecord {
-            name,
-            inputs: inputs.iter().map(|v| (*v).clone()).collect(),
-            backward: Box::new(backward),
-        };
+        let op = OpRecord { name, inputs: inputs.iter().map(|v| (*v).clone()).collect(), backward: Box::new(backward) };
         Self::make(value, true, Some(op))
     }
 
@@ -216,10 +212,17 @@ impl<T: Float> Var<T> {
     /// Replaces a leaf's value (optimizers; loading checkpoints). The shape must stay the same.
     #[track_caller]
     pub fn set_value(&self, value: Tensor<T>) {
-        assert!(self.is_leaf(), "set_value: only leaves can be assigned, this is the output of '{}'", self.op_name().unwrap_or(""));
+        assert!(
+            self.is_leaf(),
+            "set_value: only leaves can be assigned, this is the output of '{}'",
+            self.op_name().unwrap_or("")
+        );
         let mut v = self.0.value.borrow_mut();
         if v.shape() != value.shape() {
-            tensor::op_panic("set_value", format!("new shape {:?} differs from the variable's shape {:?}", value.shape(), v.shape()));
+            tensor::op_panic(
+                "set_value",
+                format!("new shape {:?} differs from the variable's shape {:?}", value.shape(), v.shape()),
+            );
         }
         *v = value;
     }
@@ -254,7 +257,14 @@ impl<T: Float> Var<T> {
 
 impl<T: Float> fmt::Debug for Var<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Var(id={}, op={}, shape={:?}, requires_grad={})", self.0.id.0, self.op_name().unwrap_or("leaf"), self.shape(), self.requires_grad())
+        write!(
+            f,
+            "Var(id={}, op={}, shape={:?}, requires_grad={})",
+            self.0.id.0,
+            self.op_name().unwrap_or("leaf"),
+            self.shape(),
+            self.requires_grad()
+        )
     }
 }
 

@@ -44,7 +44,7 @@ struct DotNode {
 /// let text = dot(&loss).with_gradients(&grads).to_string();
 /// assert!(text.starts_with("digraph"));
 /// assert!(text.contains("grad [2.0000, 3.0000]")); // d loss / dw = x
-/// std::fs::write(std::env::temp_dir().join("loss.dot"), &text).unwrap(); // then: dot -Tsvg loss.dot
+/// // Save it with std::fs::write("loss.dot", &text), then draw it: dot -Tsvg loss.dot -o loss.svg
 /// ```
 pub struct Dot {
     nodes: Vec<DotNode>,

@@ -18,7 +18,9 @@ impl<T: Float> Var<T> {
     pub fn sub(&self, other: &Var<T>) -> Var<T> {
         let value = self.value_ref().sub(&other.value_ref());
         let (sa, sb) = (self.shape(), other.shape());
-        Var::from_op("sub", value, &[self, other], move |g| vec![Some(g.sum_to_shape(&sa)), Some(g.neg().sum_to_shape(&sb))])
+        Var::from_op("sub", value, &[self, other], move |g| {
+            vec![Some(g.sum_to_shape(&sa)), Some(g.neg().sum_to_shape(&sb))]
+        })
     }
 
     /// `a * b` with broadcasting. d/da = b, d/db = a.
@@ -28,10 +30,7 @@ impl<T: Float> Var<T> {
         let value = a.mul(&b);
         let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
         Var::from_op("mul", value, &[self, other], move |g| {
-            vec![
-                need_a.then(|| g.mul(&b).sum_to_shape(a.shape())),
-                need_b.then(|| g.mul(&a).sum_to_shape(b.shape())),
-            ]
+            vec![need_a.then(|| g.mul(&b).sum_to_shape(a.shape())), need_b.then(|| g.mul(&a).sum_to_shape(b.shape()))]
         })
     }
 

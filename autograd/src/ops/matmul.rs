@@ -15,7 +15,11 @@ impl<T: Float> Var<T> {
         if self.ndim() < 2 || other.ndim() < 2 {
             op_panic(
                 "matmul",
-                format!("autograd matmul needs operands of at least 2 dimensions, got {:?} and {:?}; unsqueeze vectors first", self.shape(), other.shape()),
+                format!(
+                    "autograd matmul needs operands of at least 2 dimensions, got {:?} and {:?}; unsqueeze vectors first",
+                    self.shape(),
+                    other.shape()
+                ),
             );
         }
         let (a, b) = (self.value(), other.value());

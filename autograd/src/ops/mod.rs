@@ -8,12 +8,12 @@
 //!   own shape with [`tensor::Tensor::sum_to_shape`] ("expand backward is sum").
 
 mod arith;
+mod dropout;
+mod index;
+mod join;
+pub(crate) mod loss;
 mod matmul;
 mod pointwise;
 mod reduce;
 mod shape;
-mod join;
-mod index;
 mod softmax;
-pub(crate) mod loss;
-mod dropout;
