@@ -1,1 +1,43 @@
-//! transformer
+//! Transformer layers and models, every one composed from autograd primitives (no layer writes
+//! its own backward), generic over `f32` and `f64`, each gradient-checked numerically.
+//!
+//! - Layers: [`Linear`], [`Embedding`], [`SinusoidalEncoding`], [`LearnedPositional`],
+//!   [`scaled_dot_product_attention`] with [`causal_mask`] and [`padding_mask`],
+//!   [`AttentionHead`], [`MultiHeadAttention`] (self and cross), [`FeedForward`], [`LayerNorm`],
+//!   [`Dropout`], [`EncoderLayer`], [`DecoderLayer`], [`Encoder`], [`Decoder`].
+//! - Models: the encoder-decoder [`Transformer`] of "Attention Is All You Need" and the
+//!   decoder-only [`Gpt`].
+//! - Every layer lists its parameters with stable dotted names ([`Module::named_parameters`]);
+//!   [`parameter_summary`] prints them by group.
+
+mod attention;
+mod block;
+mod dropout;
+mod embedding;
+mod encdec;
+mod feedforward;
+mod gpt;
+pub mod init;
+mod layernorm;
+mod linear;
+mod mha;
+mod module;
+pub mod optim;
+mod positional;
+mod summary;
+
+pub use attention::{
+    AttentionHead, attention_weights, causal_mask, combine_masks, padding_mask, scaled_dot_product_attention,
+};
+pub use block::{Decoder, DecoderLayer, Encoder, EncoderLayer, LayerConfig, NormPlacement};
+pub use dropout::{Dropout, DropoutState};
+pub use embedding::Embedding;
+pub use encdec::{AttentionMaps, Transformer, TransformerConfig};
+pub use feedforward::{Activation, FeedForward};
+pub use gpt::{Gpt, GptConfig};
+pub use layernorm::LayerNorm;
+pub use linear::{Init, Linear};
+pub use mha::{KvCache, MultiHeadAttention};
+pub use module::{Module, named, prefixed};
+pub use positional::{LearnedPositional, SinusoidalEncoding};
+pub use summary::{parameter_group, parameter_summary};

@@ -1,0 +1,209 @@
+//! A decoder-only autoregressive language model, as GPT-2 and nanoGPT's `model.py`.
+//!
+//! ```text
+//! ids (B, T) -> wte(ids) + wpe(0..T)          (B, T, d)
+//!            -> dropout -> n_layer pre-LN blocks (causal self-attention, GELU (erf) MLP)
+//!            -> ln_f -> lm_head                (B, T, vocab)
+//! ```
+//! The LM head shares its weight with the token embedding (weight tying), as nanoGPT does.
+
+use std::rc::Rc;
+
+use autograd::Var;
+use tensor::{Float, Tensor, TensorRng, rng_from_seed};
+
+use crate::attention::causal_mask;
+use crate::block::{EncoderLayer, LayerConfig, NormPlacement};
+use crate::dropout::{Dropout, DropoutState};
+use crate::embedding::Embedding;
+use crate::feedforward::Activation;
+use crate::layernorm::LayerNorm;
+use crate::linear::{Init, Linear};
+use crate::mha::KvCache;
+use crate::module::{Module, prefixed};
+use crate::positional::LearnedPositional;
+
+/// GPT hyperparameters, named as nanoGPT's `GPTConfig`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GptConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Longest context (number of learned positions).
+    pub block_size: usize,
+    /// Number of blocks.
+    pub n_layer: usize,
+    /// Attention heads per block.
+    pub n_head: usize,
+    /// Model width.
+    pub n_embd: usize,
+    /// Dropout probability (embeddings, attention weights, residual branches).
+    pub dropout: f64,
+    /// Biases in linear layers and layer norms.
+    pub bias: bool,
+}
+
+impl GptConfig {
+    /// Checks the configuration, naming the first problem.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("block_size", self.block_size),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("n_embd", self.n_embd),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        if self.n_embd % self.n_head != 0 {
+            return Err(format!("n_embd {} is not divisible by n_head {}", self.n_embd, self.n_head));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        Ok(())
+    }
+}
+
+/// The GPT model.
+pub struct Gpt<T: Float> {
+    /// The configuration it was built with.
+    pub config: GptConfig,
+    /// Token embedding `(vocab, d)`, also the LM head's weight.
+    pub wte: Embedding<T>,
+    /// Learned positions `(block_size, d)`.
+    pub wpe: LearnedPositional<T>,
+    /// The blocks.
+    pub blocks: Vec<EncoderLayer<T>>,
+    /// Final layer norm.
+    pub ln_f: LayerNorm<T>,
+    drop: Dropout,
+    dropout_state: Rc<DropoutState>,
+}
+
+impl<T: Float> Gpt<T> {
+    /// A model initialised as GPT-2: Normal(0, 0.02) weights, residual projections
+    /// Normal(0, 0.02 / sqrt(2 n_layer)), zero biases, unit layer-norm gains.
+    ///
+    /// # Panics
+    /// On an invalid configuration (see [`GptConfig::validate`]).
+    #[track_caller]
+    pub fn new(config: GptConfig, seed: u64) -> Self {
+        if let Err(e) = config.validate() {
+            tensor::op_panic("Gpt", e);
+        }
+        let mut rng: TensorRng = rng_from_seed(seed);
+        let dropout_state = DropoutState::new(seed ^ 0xd0d0);
+        let c = LayerConfig {
+            d_model: config.n_embd,
+            n_head: config.n_head,
+            d_ff: 4 * config.n_embd,
+            dropout: config.dropout,
+            bias: config.bias,
+            // nanoGPT's MLP uses nn.GELU(), the exact erf form; matching it keeps exported logits equal.
+            activation: Activation::GeluErf,
+            norm: NormPlacement::Pre,
+            init: Init::Normal(0.02),
+            residual_init: Init::Normal(0.02 / (2.0 * config.n_layer as f64).sqrt()),
+        };
+        Gpt {
+            config,
+            wte: Embedding::new(config.vocab_size, config.n_embd, 0.02, &mut rng),
+            wpe: LearnedPositional::new(config.block_size, config.n_embd, 0.02, &mut rng),
+            blocks: (0..config.n_layer).map(|_| EncoderLayer::new(&c, &dropout_state, &mut rng)).collect(),
+            ln_f: LayerNorm::new(config.n_embd, config.bias),
+            drop: Dropout::new(config.dropout, &dropout_state),
+            dropout_state,
+        }
+    }
+
+    /// Switches dropout on (training) or off (evaluation).
+    pub fn set_training(&self, training: bool) {
+        self.dropout_state.set_training(training);
+    }
+
+    /// The shared dropout state (its RNG is part of a resumable checkpoint).
+    pub fn dropout_state(&self) -> &Rc<DropoutState> {
+        &self.dropout_state
+    }
+
+    fn lm_head(&self, x: &Var<T>) -> Var<T> {
+        Linear::from_parameters(self.wte.weight.clone(), None).forward(x)
+    }
+
+    /// Logits `(B, T, vocab)` for token ids `(B, T)` given row-major.
+    #[track_caller]
+    pub fn forward(&self, ids: &[usize], shape: [usize; 2]) -> Var<T> {
+        let [b, t] = shape;
+        if t > self.config.block_size {
+            tensor::op_panic("Gpt", format!("sequence length {t} exceeds block_size {}", self.config.block_size));
+        }
+        let x = self.wpe.forward(&self.wte.forward(ids, &[b, t]), 0); // (B, T, d)
+        let mut x = self.drop.forward(&x);
+        let mask = causal_mask::<T>(t, t);
+        for block in &self.blocks {
+            x = block.forward(&x, Some(&mask)); // (B, T, d)
+        }
+        self.lm_head(&self.ln_f.forward(&x)) // (B, T, vocab)
+    }
+
+    /// Mean cross-entropy of next-token prediction: logits for `ids (B, T)` against `targets (B, T)`.
+    #[track_caller]
+    pub fn loss(&self, ids: &[usize], targets: &[usize], shape: [usize; 2]) -> Var<T> {
+        let logits = self.forward(ids, shape);
+        let v = self.config.vocab_size;
+        logits.reshape(&[shape[0] * shape[1], v]).cross_entropy(targets, None)
+    }
+
+    /// Fresh KV caches, one per block, for [`Gpt::forward_cached`].
+    pub fn new_caches(&self) -> Vec<KvCache<T>> {
+        vec![KvCache::new(); self.blocks.len()]
+    }
+
+    /// Logits `(B, T_new, vocab)` for new tokens `(B, T_new)` that follow the positions already in
+    /// `caches`: each new token costs one position of attention work, not a recompute of the prefix.
+    ///
+    /// # Panics
+    /// Unless there is one cache per block (see [`Gpt::new_caches`]), or if the positions would
+    /// pass `block_size`.
+    #[track_caller]
+    pub fn forward_cached(&self, ids: &[usize], shape: [usize; 2], caches: &mut [KvCache<T>]) -> Var<T> {
+        let [b, t] = shape;
+        // `zip` below would silently skip the blocks that have no cache.
+        if caches.len() != self.blocks.len() {
+            tensor::op_panic("Gpt", format!("{} KV caches given for {} blocks", caches.len(), self.blocks.len()));
+        }
+        let start = caches.first().map_or(0, |c| c.len());
+        if start + t > self.config.block_size {
+            tensor::op_panic(
+                "Gpt",
+                format!("cached length {start} + {t} new tokens exceeds block_size {}", self.config.block_size),
+            );
+        }
+        let x = self.wpe.forward(&self.wte.forward(ids, &[b, t]), start); // (B, T_new, d)
+        // The same dropout as `forward`, so both compute one function in training mode too.
+        let mut x = self.drop.forward(&x);
+        for (block, cache) in self.blocks.iter().zip(caches.iter_mut()) {
+            x = block.forward_cached(&x, cache);
+        }
+        self.lm_head(&self.ln_f.forward(&x))
+    }
+
+    /// Attention weights `(B, h, T, T)` of every block from the last forward pass.
+    pub fn attention_maps(&self) -> Vec<Tensor<T>> {
+        self.blocks.iter().filter_map(|b| b.attn.last_attention()).collect()
+    }
+}
+
+impl<T: Float> Module<T> for Gpt<T> {
+    /// Names follow this crate's layers; the LM head is tied to `wte.weight` and not listed twice.
+    fn named_parameters(&self) -> Vec<(String, Var<T>)> {
+        let mut v = prefixed("wte", self.wte.named_parameters());
+        v.extend(prefixed("wpe", self.wpe.named_parameters()));
+        for (i, b) in self.blocks.iter().enumerate() {
+            v.extend(prefixed(&format!("blocks.{i}"), b.named_parameters()));
+        }
+        v.extend(prefixed("ln_f", self.ln_f.named_parameters()));
+        v
+    }
+}
