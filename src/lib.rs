@@ -1,1 +1,23 @@
+//! `gradlab`: a from-scratch reverse-mode autodiff engine and a transformer library, for studying
+//! backprop, gradient-checking your own ops and layers, and training toy language models on a CPU.
+//!
+//! This root crate re-exports the workspace's crates and carries the command-line program:
+//! - [`tensor`]: the n-dimensional strided tensor, its kernels and matmul;
+//! - [`autograd`]: the reverse-mode engine over it, with the numerical gradient checker;
+//! - [`transformer`]: layers and models composed from autograd primitives, and optimizers;
+//! - [`data`], [`checkpoint`], [`sample`], [`train`]: what the `gradlab` program is made of.
+
+pub use autograd;
 pub use tensor;
+pub use transformer;
+
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod plot;
+pub mod report;
+pub mod sample;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,169 @@
+//! The safetensors container as this program uses it: named little-endian `f32` tensors plus a
+//! string-to-string metadata map, and the checks that turn any malformed file into an error.
+//!
+//! ```text
+//! [8 bytes: header length N, u64 LE][N bytes: JSON header][tensor bytes, back to back]
+//! header = { "__metadata__": { "format": "gradlab-gpt", ... },
+//!            "wte.weight": { "dtype": "F32", "shape": [V, d], "data_offsets": [0, 4 V d] }, ... }
+//! ```
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView, View};
+use tensor::Tensor;
+
+use crate::error::{Error, Result};
+
+/// One `f32` tensor ready to serialize: its shape and its values as little-endian bytes.
+pub(crate) struct F32Blob {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl F32Blob {
+    /// The values of `t` in row-major order (any strides), as little-endian bytes.
+    pub(crate) fn from_tensor(t: &Tensor<f32>) -> Self {
+        Self::from_values(t.shape().to_vec(), &t.to_vec())
+    }
+
+    /// Values already in row-major order.
+    pub(crate) fn from_values(shape: Vec<usize>, values: &[f32]) -> Self {
+        let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+        F32Blob { shape, bytes }
+    }
+}
+
+impl View for &F32Blob {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// The bytes of a safetensors file holding `tensors` and `metadata`.
+pub(crate) fn encode(tensors: &[(String, F32Blob)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let views = tensors.iter().map(|(name, blob)| (name.as_str(), blob));
+    // Only a header over 100 MB can fail here: far beyond any model this program trains.
+    safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| Error::Config(format!("cannot serialize a checkpoint: {e}")))
+}
+
+/// A parsed file: its tensors (views into the bytes) and its metadata.
+pub(crate) struct Parsed<'a> {
+    pub(crate) tensors: SafeTensors<'a>,
+    metadata: HashMap<String, String>,
+    path: &'a Path,
+}
+
+/// Parses a safetensors file, explaining in words what is wrong with a file that is not one.
+pub(crate) fn parse<'a>(bytes: &'a [u8], path: &'a Path) -> Result<Parsed<'a>> {
+    let invalid = |e: SafeTensorError| Error::checkpoint(path, describe(&e, bytes.len()));
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(invalid)?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(invalid)?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    Ok(Parsed { tensors, metadata, path })
+}
+
+fn describe(e: &SafeTensorError, len: usize) -> String {
+    let what = match e {
+        SafeTensorError::HeaderTooSmall => format!("the file has {len} bytes, fewer than a safetensors header needs"),
+        SafeTensorError::InvalidHeaderLength | SafeTensorError::HeaderTooLarge => {
+            "the header length in its first 8 bytes is past the end (truncated, or not safetensors)".to_string()
+        }
+        SafeTensorError::MetadataIncompleteBuffer => {
+            "the tensor data does not match the header's offsets (the file is truncated or has trailing bytes)"
+                .to_string()
+        }
+        other => format!("corrupt header: {other}"),
+    };
+    format!("not a valid safetensors file: {what}")
+}
+
+impl Parsed<'_> {
+    /// A metadata value, or an error naming the missing key.
+    pub(crate) fn meta(&self, key: &str) -> Result<&str> {
+        self.metadata.get(key).map(String::as_str).ok_or_else(|| self.error(format!("metadata has no \"{key}\" entry")))
+    }
+
+    /// A metadata value parsed with `FromStr` (integers, written in decimal).
+    pub(crate) fn meta_parse<V: std::str::FromStr>(&self, key: &str) -> Result<V> {
+        let s = self.meta(key)?;
+        s.parse().map_err(|_| self.error(format!("metadata \"{key}\" is {s:?}, expected a non-negative integer")))
+    }
+
+    /// Checks `"format"` and `"version"`.
+    pub(crate) fn check_format(&self, format: &str, version: &str) -> Result<()> {
+        let found = self.metadata.get("format").map(String::as_str);
+        if found != Some(format) {
+            let found = found.map_or("no \"format\" entry".to_string(), |f| format!("format {f:?}"));
+            return Err(self.error(format!("expected a {format:?} file, found {found}")));
+        }
+        let v = self.meta("version")?;
+        if v != version {
+            return Err(
+                self.error(format!("format version {v:?} is not supported (this program reads version {version})"))
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks that the file holds exactly the tensors `expected` (name, shape) as `f32`, naming the
+    /// first missing, extra, wrongly typed or wrongly shaped tensor.
+    pub(crate) fn check_tensors(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        let names: BTreeSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<&str> = self.tensors.names().into_iter().filter(|n| !names.contains(n)).collect();
+        extra.sort_unstable();
+        if let Some(name) = extra.first() {
+            return Err(self.error(format!("unexpected tensor {name:?} ({} extra in all)", extra.len())));
+        }
+        for (name, shape) in expected {
+            let view = self.view(name)?;
+            if view.dtype() != Dtype::F32 {
+                return Err(self.error(format!("tensor {name:?} has dtype {:?}, expected F32", view.dtype())));
+            }
+            if view.shape() != shape.as_slice() {
+                return Err(self.error(format!("tensor {name:?} has shape {:?}, expected {shape:?}", view.shape())));
+            }
+        }
+        Ok(())
+    }
+
+    fn view(&self, name: &str) -> Result<TensorView<'_>> {
+        self.tensors.tensor(name).map_err(|_| self.error(format!("tensor {name:?} is missing")))
+    }
+
+    /// The `f32` tensor `name` (already checked by [`Parsed::check_tensors`]).
+    pub(crate) fn tensor(&self, name: &str) -> Result<Tensor<f32>> {
+        let view = self.view(name)?;
+        if view.dtype() != Dtype::F32 {
+            return Err(self.error(format!("tensor {name:?} has dtype {:?}, expected F32", view.dtype())));
+        }
+        // The container guarantees data length = 4 * numel for F32, so chunks are exact.
+        let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(Tensor::from_vec(values, view.shape()))
+    }
+
+    /// A checkpoint error about this file.
+    pub(crate) fn error(&self, reason: impl Into<String>) -> Error {
+        Error::checkpoint(self.path, reason)
+    }
+}
+
+/// FNV-1a, 64 bits: a fingerprint of the weights file stored in the train state, so a state
+/// from another save (an interrupted save, a copied file) is refused rather than resumed.
+pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}

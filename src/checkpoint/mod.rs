@@ -1,0 +1,93 @@
+//! Checkpoints: a trained GPT's weights and tokenizer in one safetensors file, and in a second
+//! file beside it the optimizer and random-stream state that lets training resume bit for bit.
+//!
+//! ```text
+//! out/model.safetensors        every parameter (F32, named as model.named_parameters())
+//!                              + metadata: config, vocabulary, step, seed, source
+//! out/train_state.safetensors  Adam's m.<param> and v.<param> + step counts and RNG states
+//! ```
+//! Both files are written atomically ([`write_atomic`]): a crash mid-save leaves the previous
+//! checkpoint readable. Loading checks everything and returns [`Error::Checkpoint`] for any file
+//! it cannot use, whatever its bytes. [`export_nanogpt`] writes the weights in nanoGPT's layout.
+//!
+//! ```
+//! use gradlab::checkpoint::{ModelMeta, load_model, save};
+//! use gradlab::transformer::{Gpt, GptConfig};
+//! let config = GptConfig { vocab_size: 3, block_size: 4, n_layer: 1, n_head: 1, n_embd: 4, dropout: 0.0, bias: true };
+//! let model = Gpt::<f32>::new(config, 0);
+//! let meta = ModelMeta { config, vocab: "abc".into(), step: 10, seed: 0, source: "task:sort".into() };
+//! let dir = std::env::temp_dir().join(format!("gradlab-doc-ckpt-{}", std::process::id()));
+//! save(&dir, &model, &meta, None)?;
+//! let (loaded, loaded_meta) = load_model(&dir)?;
+//! assert_eq!(loaded_meta, meta);
+//! assert_eq!(loaded.wte.weight.value().to_vec(), model.wte.weight.value().to_vec());
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), gradlab::Error>(())
+//! ```
+
+mod atomic;
+mod export;
+mod format;
+mod meta;
+mod model;
+mod state;
+
+use std::path::{Path, PathBuf};
+
+use transformer::Gpt;
+
+pub use atomic::{commit_temp, write_atomic, write_temp};
+pub use export::export_nanogpt;
+pub use meta::ModelMeta;
+pub use model::load_model;
+pub use state::{RngState, TrainState, load_train_state};
+
+use crate::error::{Error, Result};
+
+/// The weights file in a run's output directory.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// The train-state file, beside the weights.
+pub const STATE_FILE: &str = "train_state.safetensors";
+
+/// Saves `model` with `meta` to `out_dir/`[`MODEL_FILE`] and, when given, `state` to
+/// `out_dir/`[`STATE_FILE`], creating `out_dir` if needed.
+///
+/// Both files are serialized before either is replaced, and the weights are replaced last: a
+/// crash in between leaves the previous weights with a new train state, which
+/// [`load_train_state`] recognises as not theirs. Returns [`Error::Config`] if `meta` does not
+/// describe `model` or `state` does not fit it, and [`Error::Io`] if a file cannot be written.
+pub fn save(out_dir: &Path, model: &Gpt<f32>, meta: &ModelMeta, state: Option<&TrainState>) -> Result<()> {
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create directory", out_dir, e))?;
+    let weights = model::model_bytes(model, meta)?;
+    let state_bytes = state.map(|s| state::state_bytes(model, s, &weights)).transpose()?;
+    let model_path = out_dir.join(MODEL_FILE);
+    let model_temp = write_temp(&model_path, &weights)?;
+    if let Some(bytes) = state_bytes {
+        let state_path = out_dir.join(STATE_FILE);
+        let committed = write_temp(&state_path, &bytes).and_then(|temp| commit_temp(&temp, &state_path));
+        if let Err(e) = committed {
+            let _ = std::fs::remove_file(&model_temp);
+            return Err(e);
+        }
+    }
+    commit_temp(&model_temp, &model_path)
+}
+
+/// The weights file that `--ckpt <ckpt>` names: `ckpt/`[`MODEL_FILE`] if `ckpt` is a directory
+/// (a run's output), `ckpt` itself if it is a file. An error if neither exists.
+pub fn resolve(ckpt: &Path) -> Result<PathBuf> {
+    if ckpt.is_dir() {
+        let file = ckpt.join(MODEL_FILE);
+        if file.is_file() {
+            return Ok(file);
+        }
+        return Err(Error::checkpoint(
+            ckpt,
+            format!("the directory has no {MODEL_FILE} (is it a run's output directory?)"),
+        ));
+    }
+    if ckpt.is_file() {
+        return Ok(ckpt.to_path_buf());
+    }
+    Err(Error::checkpoint(ckpt, "no such file or directory"))
+}

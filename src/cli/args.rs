@@ -1,0 +1,210 @@
+//! Command-line arguments. Flag names follow nanoGPT's configuration keys in kebab case.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Train and study small GPTs with a from-scratch autodiff engine.
+///
+/// With no subcommand, trains the embedded default: a small GPT learning to sort digits.
+#[derive(Parser, Debug)]
+#[command(name = "gradlab", version, about, allow_negative_numbers = true)]
+pub struct Cli {
+    /// What to do (default: train).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a GPT on a text file (--data) or a synthetic task (--task).
+    Train(Box<TrainArgs>),
+    /// Generate text from a checkpoint.
+    Sample(SampleArgs),
+    /// Mean cross-entropy of a checkpoint over every block of a text's split.
+    Eval(EvalArgs),
+    /// Export a checkpoint's weights under nanoGPT's parameter names.
+    Export(ExportArgs),
+    /// Gradient-check a whole tiny GPT in f64 and print the table.
+    Gradcheck(GradcheckArgs),
+    /// Write the Graphviz DOT graph of one forward and backward pass of a tiny GPT.
+    Graph(GraphArgs),
+}
+
+/// `train`: unset flags take the defaults of the chosen source (a task or nanoGPT's CPU config for text).
+#[derive(Args, Debug, Default)]
+#[command(allow_negative_numbers = true)]
+pub struct TrainArgs {
+    /// A UTF-8 text file: train a character-level language model on it.
+    #[arg(long, conflicts_with = "task")]
+    pub data: Option<PathBuf>,
+    /// A synthetic task: copy, reverse, sort or add (default: sort).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Where checkpoints, metrics.jsonl and plots go.
+    #[arg(long, default_value = "out")]
+    pub out_dir: PathBuf,
+    /// Context length.
+    #[arg(long)]
+    pub block_size: Option<usize>,
+    /// Sequences per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Micro-batches accumulated into one step.
+    #[arg(long)]
+    pub gradient_accumulation_steps: Option<usize>,
+    /// Transformer blocks.
+    #[arg(long)]
+    pub n_layer: Option<usize>,
+    /// Attention heads.
+    #[arg(long)]
+    pub n_head: Option<usize>,
+    /// Model width.
+    #[arg(long)]
+    pub n_embd: Option<usize>,
+    /// Dropout probability.
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Use biases in linear layers and layer norms.
+    #[arg(long)]
+    pub bias: bool,
+    /// Optimizer steps.
+    #[arg(long)]
+    pub max_iters: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Final learning rate.
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// Linear warmup steps.
+    #[arg(long)]
+    pub warmup_iters: Option<usize>,
+    /// Step where the cosine decay reaches --min-lr.
+    #[arg(long)]
+    pub lr_decay_iters: Option<usize>,
+    /// AdamW weight decay on weight matrices.
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// AdamW beta1.
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// AdamW beta2.
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// Clip the global gradient norm (0: off).
+    #[arg(long)]
+    pub grad_clip: Option<f64>,
+    /// Evaluate and checkpoint every N steps.
+    #[arg(long)]
+    pub eval_interval: Option<usize>,
+    /// Batches per evaluation.
+    #[arg(long)]
+    pub eval_iters: Option<usize>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Continue from the checkpoint in --out-dir.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `sample`.
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+pub struct SampleArgs {
+    /// The out dir of a training run, or the weights file in it.
+    #[arg(long, default_value = "out")]
+    pub ckpt: PathBuf,
+    /// Text to continue (default: a held-out prompt for a task, a newline for text).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Tokens to generate (default: a task's answer length, 500 for text).
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    /// Sample only among the k most likely tokens.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Sample from the smallest set of tokens whose probability reaches p.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Random seed.
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+    /// Number of samples.
+    #[arg(long, default_value_t = 1)]
+    pub num_samples: usize,
+}
+
+/// Which split `eval` reads.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitArg {
+    /// The first 90% of the text.
+    Train,
+    /// The last 10% of the text.
+    Val,
+}
+
+/// `eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The out dir of a training run, or the weights file in it.
+    #[arg(long, default_value = "out")]
+    pub ckpt: PathBuf,
+    /// The text file to evaluate on.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which split.
+    #[arg(long, value_enum, default_value_t = SplitArg::Val)]
+    pub split: SplitArg,
+    /// Blocks per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+/// Export formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// nanoGPT's `model.py` parameter names and layouts.
+    Nanogpt,
+}
+
+/// `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The out dir of a training run, or the weights file in it.
+    #[arg(long, default_value = "out")]
+    pub ckpt: PathBuf,
+    /// Target naming scheme.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Nanogpt)]
+    pub format: ExportFormat,
+    /// Output file (.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `gradcheck`.
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    /// Seed of the tiny model and its inputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `graph`.
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    /// Output DOT file.
+    #[arg(long, default_value = "graph.dot")]
+    pub out: PathBuf,
+}

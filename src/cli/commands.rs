@@ -1,0 +1,235 @@
+//! What each subcommand does. Every failure caused by input returns a [`crate::Error`].
+
+use std::path::Path;
+
+use autograd::{GradCheck, Var, dot, no_grad};
+use tensor::rng_from_seed;
+use transformer::{Gpt, GptConfig, Module};
+
+use super::args::{EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, SplitArg, TrainArgs};
+use crate::checkpoint;
+use crate::data::{CharTokenizer, IGNORE, Split, Task, TaskData, TextData};
+use crate::error::{Error, Result};
+use crate::sample::{SampleConfig, generate, validate};
+use crate::train::{Source, TrainConfig, batch_loss, train};
+
+/// The training configuration the flags describe (defaults from the chosen source).
+pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+    let mut c = match (&a.data, &a.task) {
+        (Some(path), _) => TrainConfig::for_text(path.clone()),
+        (None, Some(name)) => TrainConfig::for_task(Task::from_name(name)?),
+        (None, None) => TrainConfig::for_task(Task::Sort),
+    };
+    c.out_dir = a.out_dir.clone();
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = a.$field { c.$field = v; } )* };
+    }
+    set!(block_size, batch_size, gradient_accumulation_steps, n_layer, n_head, n_embd, dropout, max_iters);
+    set!(
+        learning_rate,
+        min_lr,
+        warmup_iters,
+        lr_decay_iters,
+        weight_decay,
+        beta1,
+        beta2,
+        grad_clip,
+        eval_interval,
+        eval_iters,
+        seed
+    );
+    if a.max_iters.is_some() && a.lr_decay_iters.is_none() {
+        c.lr_decay_iters = c.max_iters; // nanoGPT: decay over the whole run unless told otherwise
+    }
+    if c.warmup_iters > c.lr_decay_iters && a.warmup_iters.is_none() {
+        c.warmup_iters = c.lr_decay_iters / 10;
+    }
+    c.bias = a.bias;
+    c.threads = a.threads;
+    c.resume = a.resume;
+    c.progress = !a.no_progress;
+    if let Source::Task(task) = c.source
+        && a.block_size.is_none()
+    {
+        c.block_size = task.line_len() - 1;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// `train`: trains, then prints what was learned.
+pub fn run_train(a: &TrainArgs) -> Result<()> {
+    let cfg = train_config(a)?;
+    let report = train(&cfg)?;
+    if let Some(acc) = report.accuracy() {
+        println!(
+            "\nheld-out exact match: {:.1}% of {} prompts never seen in training",
+            100.0 * acc,
+            report.graded.len()
+        );
+        println!("examples (prompt -> model's answer, correct answer):");
+        for g in report.graded.iter().take(5) {
+            println!("  {}{}   {} {}", g.prompt, g.output, if g.correct() { "ok  " } else { "WRONG" }, g.expected);
+        }
+    } else {
+        let (model, meta) = checkpoint::load_model(&cfg.out_dir)?;
+        model.set_training(false);
+        let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+        let start = tok.encode("\n").unwrap_or_else(|_| vec![0]);
+        let sc = SampleConfig { max_new_tokens: 200, temperature: 0.8, top_k: None, top_p: None };
+        let out = generate(&model, &start, &sc, &mut rng_from_seed(cfg.seed));
+        println!("\na sample:\n{}", tok.decode(&out));
+    }
+    let last = report.evals.last();
+    println!(
+        "\ntrained {} steps in {:.1}s{}; checkpoint, metrics.jsonl and plots ({}) in {}",
+        report.losses.len(),
+        report.elapsed_s,
+        last.map(|r| format!(", final val loss {:.4}", r.val_loss)).unwrap_or_default(),
+        report
+            .plots
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cfg.out_dir.display()
+    );
+    println!("next: cargo run --release -- sample --ckpt {}", cfg.out_dir.display());
+    Ok(())
+}
+
+fn task_of(source: &str) -> Option<Task> {
+    source.strip_prefix("task:").and_then(|n| Task::from_name(n).ok())
+}
+
+/// `sample`: generates from a checkpoint.
+pub fn run_sample(a: &SampleArgs) -> Result<()> {
+    let (model, meta) = checkpoint::load_model(&a.ckpt)?;
+    model.set_training(false);
+    let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+    let task = task_of(&meta.source);
+    let mut rng = rng_from_seed(a.seed);
+    let prompt = match (&a.prompt, task) {
+        (Some(p), _) => p.clone(),
+        (None, Some(t)) => {
+            let data = TaskData::new(t, meta.config.block_size)?;
+            t.prompt(&data.sample_digits(Split::Val, &mut rng))
+        }
+        (None, None) => "\n".to_string(),
+    };
+    if prompt.is_empty() {
+        return Err(Error::Config("--prompt must not be empty".into()));
+    }
+    let ids = tok.encode(&prompt)?;
+    let default_len = task.map_or(500, |t| t.answer(&vec![0; t.digits()]).len());
+    let cfg = SampleConfig {
+        max_new_tokens: a.max_new_tokens.unwrap_or(default_len),
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+    };
+    validate(&cfg)?;
+    for i in 0..a.num_samples {
+        if i > 0 {
+            println!("---------------");
+        }
+        let out = generate(&model, &ids, &cfg, &mut rng);
+        let text = tok.decode(&out);
+        match task.and_then(|t| t.answer_for_prompt(&prompt)) {
+            Some(expected) => println!("{prompt}{text}   (correct answer: {expected})"),
+            None => println!("{prompt}{text}"),
+        }
+    }
+    Ok(())
+}
+
+/// `eval`: mean cross-entropy over every non-overlapping block of a split, in order.
+pub fn run_eval(a: &EvalArgs) -> Result<()> {
+    let (model, meta) = checkpoint::load_model(&a.ckpt)?;
+    if a.batch_size == 0 {
+        return Err(Error::Config("--batch-size must be at least 1".into()));
+    }
+    let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+    let text = crate::data::read_text_file(&a.data)?;
+    let block = meta.config.block_size;
+    let data = TextData::with_tokenizer(&text, &a.data.display().to_string(), tok, block)?;
+    let split = match a.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Val => Split::Val,
+    };
+    model.set_training(false);
+    let (mut sum, mut count) = (0.0f64, 0usize);
+    for batch in data.sequential_batches(split, a.batch_size, block) {
+        let n = batch.y.iter().filter(|&&y| y != IGNORE).count();
+        sum += no_grad(|| batch_loss(&model, &batch).item() as f64) * n as f64;
+        count += n;
+    }
+    let line = serde_json::json!({"split": split.name(), "loss": sum / count as f64, "tokens": count, "blocks": count / block, "ckpt": a.ckpt.display().to_string()});
+    println!("{line}");
+    Ok(())
+}
+
+/// `export`: nanoGPT names and layouts.
+pub fn run_export(a: &ExportArgs) -> Result<()> {
+    let (model, _) = checkpoint::load_model(&a.ckpt)?;
+    checkpoint::export_nanogpt(&model, &a.out)?;
+    println!("wrote {} ({} parameters under nanoGPT's names)", a.out.display(), model.num_parameters());
+    Ok(())
+}
+
+/// The tiny model `gradcheck` and `graph` use.
+fn tiny_config() -> GptConfig {
+    GptConfig { vocab_size: 5, block_size: 4, n_layer: 2, n_head: 2, n_embd: 8, dropout: 0.0, bias: true }
+}
+
+fn tiny_batch(seed: u64) -> (Vec<usize>, Vec<usize>) {
+    use rand::Rng;
+    let mut rng = rng_from_seed(seed);
+    let ids = (0..8).map(|_| rng.random_range(0..5)).collect();
+    let targets = (0..8).map(|_| rng.random_range(0..5)).collect();
+    (ids, targets)
+}
+
+/// `gradcheck`: every parameter of a tiny GPT in f64 against finite differences.
+pub fn run_gradcheck(a: &GradcheckArgs) -> Result<()> {
+    let model = Gpt::<f64>::new(tiny_config(), a.seed);
+    let (ids, targets) = tiny_batch(a.seed);
+    let params = model.named_parameters();
+    println!(
+        "gradient check of a tiny GPT ({} parameters) in f64, central differences eps 1e-6, atol 1e-5, rtol 1e-3:",
+        model.num_parameters()
+    );
+    match GradCheck::default().check_vars(&params, || model.loss(&ids, &targets, [2, 4])) {
+        Ok(report) => {
+            print!("{report}");
+            println!("all {} parameters pass", params.len());
+            Ok(())
+        }
+        Err(failure) => {
+            print!("{}", failure.report);
+            Err(Error::Config(format!("gradient check failed:\n{failure}")))
+        }
+    }
+}
+
+/// `graph`: the DOT graph of one forward and backward pass of a tiny GPT.
+pub fn run_graph(a: &GraphArgs) -> Result<()> {
+    let model = Gpt::<f32>::new(GptConfig { n_layer: 1, ..tiny_config() }, 0);
+    let (ids, targets) = tiny_batch(0);
+    let loss: Var<f32> = model.loss(&ids, &targets, [2, 4]);
+    let grads = loss.backward_retain_all();
+    let text = dot(&loss).with_gradients(&grads).to_string();
+    write_file(&a.out, text.as_bytes())?;
+    println!(
+        "wrote {} ({} lines); render with: dot -Tsvg {} -o graph.svg",
+        a.out.display(),
+        text.lines().count(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    checkpoint::write_atomic(path, bytes)
+}

@@ -1,0 +1,32 @@
+//! The `gradlab` command-line program.
+
+mod args;
+mod commands;
+
+pub use args::{Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TrainArgs};
+pub use commands::train_config;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parses the command line and runs it; errors print as `error: ...` with exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        None => commands::run_train(&TrainArgs { out_dir: "out".into(), ..Default::default() }),
+        Some(Command::Train(a)) => commands::run_train(a),
+        Some(Command::Sample(a)) => commands::run_sample(a),
+        Some(Command::Eval(a)) => commands::run_eval(a),
+        Some(Command::Export(a)) => commands::run_export(a),
+        Some(Command::Gradcheck(a)) => commands::run_gradcheck(a),
+        Some(Command::Graph(a)) => commands::run_graph(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

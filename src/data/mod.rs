@@ -1,0 +1,96 @@
+//! Training data: a character tokenizer, text files split as nanoGPT splits them, built-in
+//! synthetic tasks, and batches of token ids.
+
+mod tasks;
+mod text;
+mod tokenizer;
+
+pub use tasks::{Task, TaskData};
+pub use text::{TextData, read_text_file};
+pub use tokenizer::CharTokenizer;
+
+use tensor::TensorRng;
+
+/// A target id that the loss ignores (prompt positions of a synthetic task).
+pub const IGNORE: usize = usize::MAX;
+
+/// Which part of the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The training split.
+    Train,
+    /// The validation (held-out) split.
+    Val,
+}
+
+impl Split {
+    /// `"train"` or `"val"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+        }
+    }
+}
+
+/// Inputs and next-token targets, both `(B, T)` row-major.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Input ids.
+    pub x: Vec<usize>,
+    /// Target ids (or [`IGNORE`]).
+    pub y: Vec<usize>,
+    /// Sequence length `T`.
+    pub block_size: usize,
+}
+
+impl Batch {
+    /// An empty batch ready for `batch_size` rows of `block_size`.
+    pub fn with_capacity(batch_size: usize, block_size: usize) -> Self {
+        Batch {
+            x: Vec::with_capacity(batch_size * block_size),
+            y: Vec::with_capacity(batch_size * block_size),
+            block_size,
+        }
+    }
+
+    /// `[B, T]`.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.x.len() / self.block_size.max(1), self.block_size]
+    }
+}
+
+/// What a model trains on: a text file or a synthetic task.
+#[derive(Clone, Debug)]
+pub enum Dataset {
+    /// A character-level language model over a text.
+    Text(TextData),
+    /// A built-in synthetic task.
+    Task(TaskData),
+}
+
+impl Dataset {
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &CharTokenizer {
+        match self {
+            Dataset::Text(t) => &t.tokenizer,
+            Dataset::Task(t) => &t.tokenizer,
+        }
+    }
+
+    /// A random training or validation batch.
+    pub fn batch(&self, split: Split, batch_size: usize, block_size: usize, rng: &mut TensorRng) -> Batch {
+        match self {
+            Dataset::Text(t) => t.batch(split, batch_size, block_size, rng),
+            Dataset::Task(t) => t.batch(split, batch_size, rng),
+        }
+    }
+
+    /// A short description ("tinyshakespeare.txt" or "task sort").
+    pub fn name(&self) -> String {
+        match self {
+            Dataset::Text(t) => t.name.clone(),
+            Dataset::Task(t) => format!("task {}", t.task.name()),
+        }
+    }
+}

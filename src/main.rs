@@ -1,0 +1,6 @@
+//! `gradlab`: train a small GPT on an embedded task (no arguments), a text file or a synthetic
+//! task; sample, evaluate, export, gradient-check and draw its graph. `gradlab --help` lists all.
+
+fn main() -> std::process::ExitCode {
+    gradlab::cli::main()
+}

@@ -1,0 +1,257 @@
+//! The training loop: batches, forward, backward, clipping, AdamW with a warmup-cosine
+//! schedule, periodic evaluation with metrics and checkpoints, and bit-exact resume.
+
+mod config;
+mod eval;
+mod metrics;
+
+pub use config::{Source, TrainConfig};
+pub use eval::{Graded, batch_loss, estimate_loss, grade_task};
+pub use metrics::{EvalRecord, METRICS_FILE, MetricsLog};
+
+use std::time::Instant;
+
+use autograd::Gradients;
+use indicatif::{ProgressBar, ProgressStyle};
+use tensor::{TensorRng, rng_from_seed};
+use transformer::optim::{AdamW, LrSchedule, Optimizer, clip_grad_norm};
+use transformer::{Gpt, Module};
+
+use crate::checkpoint::{self, ModelMeta, RngState, TrainState};
+use crate::data::{CharTokenizer, Dataset, Split, TaskData, TextData};
+use crate::error::{Error, Result};
+
+/// What a run did, for the caller to print or test.
+#[derive(Clone, Debug, Default)]
+pub struct TrainReport {
+    /// The step this process started at (0, or the checkpoint's step when resuming).
+    pub start_step: usize,
+    /// Training loss of each step taken by this process, in order (`losses[i]` is step `start_step + i`).
+    pub losses: Vec<f32>,
+    /// The evaluations of this process.
+    pub evals: Vec<EvalRecord>,
+    /// For a task: greedy answers to held-out prompts.
+    pub graded: Vec<Graded>,
+    /// Wall time of the run in seconds.
+    pub elapsed_s: f64,
+    /// Parameters in the model.
+    pub num_parameters: usize,
+    /// The plot files written at the end.
+    pub plots: Vec<std::path::PathBuf>,
+}
+
+impl TrainReport {
+    /// Exact-match accuracy on the held-out prompts (tasks only).
+    pub fn accuracy(&self) -> Option<f64> {
+        (!self.graded.is_empty())
+            .then(|| self.graded.iter().filter(|g| g.correct()).count() as f64 / self.graded.len() as f64)
+    }
+}
+
+/// Loads what `cfg.source` names. A task forces its own block size (one line minus one).
+pub fn load_dataset(cfg: &TrainConfig, tokenizer: Option<&CharTokenizer>) -> Result<Dataset> {
+    match &cfg.source {
+        Source::Task(task) => Ok(Dataset::Task(TaskData::new(*task, cfg.block_size)?)),
+        Source::Text(path) => {
+            let text = crate::data::read_text_file(path)?;
+            let name = path.display().to_string();
+            Ok(Dataset::Text(match tokenizer {
+                Some(tok) => TextData::with_tokenizer(&text, &name, tok.clone(), cfg.block_size)?,
+                None => TextData::from_text(&text, &name, cfg.block_size)?,
+            }))
+        }
+    }
+}
+
+/// The sequence length batches use: the configured block size, or a task's line length.
+fn effective_block(cfg: &TrainConfig, data: &Dataset) -> usize {
+    match data {
+        Dataset::Task(t) => t.block_size(),
+        Dataset::Text(_) => cfg.block_size,
+    }
+}
+
+/// Trains as `cfg` says, inside a thread pool of `cfg.threads` workers.
+pub fn train(cfg: &TrainConfig) -> Result<TrainReport> {
+    cfg.validate()?;
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = cfg.threads {
+        builder = builder.num_threads(n);
+    }
+    let pool = builder
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", cfg.threads.unwrap_or(0))))?;
+    pool.install(|| train_in_pool(cfg))
+}
+
+struct Run {
+    model: Gpt<f32>,
+    opt: AdamW<f32>,
+    data_rng: TensorRng,
+    step: usize,
+    meta: ModelMeta,
+}
+
+/// A fresh model and optimizer, or the checkpoint in the out dir when resuming.
+fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
+    if cfg.resume {
+        let (model, meta) = checkpoint::load_model(&cfg.out_dir)?;
+        if meta.source != cfg.source.describe() {
+            return Err(Error::Config(format!(
+                "cannot resume: the checkpoint in {} was trained on {}, not {}",
+                cfg.out_dir.display(),
+                meta.source,
+                cfg.source.describe()
+            )));
+        }
+        let state = checkpoint::load_train_state(&cfg.out_dir, &model)?;
+        let mut opt = adamw(cfg, &model);
+        opt.set_state(state.adam_step, state.m, state.v);
+        *model.dropout_state().rng().borrow_mut() = state.dropout_rng.restore();
+        return Ok(Run { model, opt, data_rng: state.data_rng.restore(), step: state.step, meta });
+    }
+    let tokenizer = data.tokenizer();
+    let config = cfg.gpt_config(tokenizer.vocab_size());
+    config.validate().map_err(Error::Config)?;
+    let model = Gpt::<f32>::new(config, cfg.seed);
+    let opt = adamw(cfg, &model);
+    let meta =
+        ModelMeta { config, vocab: tokenizer.vocab_string(), step: 0, seed: cfg.seed, source: cfg.source.describe() };
+    // Batches draw from their own stream, separate from initialisation and dropout.
+    Ok(Run { model, opt, data_rng: rng_from_seed(cfg.seed.wrapping_add(1)), step: 0, meta })
+}
+
+fn adamw(cfg: &TrainConfig, model: &Gpt<f32>) -> AdamW<f32> {
+    AdamW::new(model.named_parameters(), cfg.learning_rate, cfg.weight_decay).with_betas(cfg.beta1, cfg.beta2)
+}
+
+fn save(cfg: &TrainConfig, run: &Run) -> Result<()> {
+    let state = TrainState {
+        step: run.step,
+        adam_step: run.opt.step_count(),
+        m: (0..run.opt.groups().len()).map(|i| run.opt.moments(i).0.clone()).collect(),
+        v: (0..run.opt.groups().len()).map(|i| run.opt.moments(i).1.clone()).collect(),
+        data_rng: RngState::capture(&run.data_rng),
+        dropout_rng: RngState::capture(&run.model.dropout_state().rng().borrow()),
+    };
+    let meta = ModelMeta { step: run.step, ..run.meta.clone() };
+    checkpoint::save(&cfg.out_dir, &run.model, &meta, Some(&state))
+}
+
+fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::io("cannot create out dir", &cfg.out_dir, e))?;
+    // A resumed run encodes the data with the checkpoint's tokenizer.
+    let ckpt_tokenizer = if cfg.resume {
+        let (_, meta) = checkpoint::load_model(&cfg.out_dir)?;
+        Some(CharTokenizer::from_chars(meta.vocab.chars().collect()))
+    } else {
+        None
+    };
+    let data = load_dataset(cfg, ckpt_tokenizer.as_ref())?;
+    let mut run = start(cfg, &data)?;
+    let block = effective_block(cfg, &data);
+    let schedule = LrSchedule::WarmupCosine {
+        max_lr: cfg.learning_rate,
+        min_lr: cfg.min_lr,
+        warmup_iters: cfg.warmup_iters,
+        decay_iters: cfg.lr_decay_iters,
+    };
+    let mut log = MetricsLog::open(&cfg.out_dir, cfg.resume)?;
+    let params = run.model.parameters();
+    let mut report =
+        TrainReport { start_step: run.step, num_parameters: run.model.num_parameters(), ..Default::default() };
+    let tokens_per_step = cfg.batch_size * block * cfg.gradient_accumulation_steps;
+
+    let bar = progress_bar(cfg, run.step);
+    say(
+        &bar,
+        format!(
+            "training a {}-layer GPT ({} parameters) on {} for {} steps, {} tokens per step",
+            cfg.n_layer,
+            report.num_parameters,
+            data.name(),
+            cfg.max_iters,
+            tokens_per_step
+        ),
+    );
+    let started = Instant::now();
+    let mut window = (Instant::now(), 0usize); // throughput since the last evaluation
+    loop {
+        let step = run.step;
+        let lr = schedule.lr_at(step);
+        let last = step == cfg.max_iters;
+        let resumed_here = cfg.resume && step == report.start_step;
+        if (step % cfg.eval_interval == 0 || last) && !resumed_here {
+            let (train_loss, val_loss) =
+                estimate_loss(&run.model, &data, cfg.batch_size, block, cfg.eval_iters, cfg.seed ^ step as u64);
+            let secs = window.0.elapsed().as_secs_f64();
+            let record = EvalRecord {
+                step,
+                train_loss,
+                val_loss,
+                lr,
+                tokens_per_sec: if window.1 > 0 { (window.1 * tokens_per_step) as f64 / secs } else { 0.0 },
+                elapsed_s: started.elapsed().as_secs_f64(),
+            };
+            say(&bar, format!("step {step}: train loss {train_loss:.4}, val loss {val_loss:.4}"));
+            log.write(&record)?;
+            report.evals.push(record);
+            window = (Instant::now(), 0);
+            save(cfg, &run)?;
+        }
+        if last {
+            break;
+        }
+
+        // One optimizer step: forward and backward over each micro-batch, then clip and update.
+        run.opt.set_learning_rate(lr);
+        let mut grads = Gradients::new();
+        let mut loss_sum = 0.0f32;
+        for _ in 0..cfg.gradient_accumulation_steps {
+            let batch = data.batch(Split::Train, cfg.batch_size, block, &mut run.data_rng);
+            let loss = batch_loss(&run.model, &batch);
+            loss_sum += loss.item();
+            grads.accumulate(loss.backward());
+        }
+        if cfg.gradient_accumulation_steps > 1 {
+            grads.scale(1.0 / cfg.gradient_accumulation_steps as f32);
+        }
+        if cfg.grad_clip > 0.0 {
+            clip_grad_norm(&mut grads, &params, cfg.grad_clip);
+        }
+        run.opt.step(&grads);
+        let loss = loss_sum / cfg.gradient_accumulation_steps as f32;
+        report.losses.push(loss);
+        run.step += 1;
+        window.1 += 1;
+        let tps = (window.1 * tokens_per_step) as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {tps:.0} tok/s"));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Dataset::Task(t) = &data {
+        report.graded = grade_task(&run.model, t, 200, cfg.seed);
+    }
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report.plots = crate::report::write_plots(cfg, &run.model, &data)?;
+    Ok(report)
+}
+
+fn progress_bar(cfg: &TrainConfig, start: usize) -> ProgressBar {
+    if !cfg.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(cfg.max_iters as u64);
+    bar.set_position(start as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}  ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Prints a line above the progress bar, or plainly when there is no bar (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+}
