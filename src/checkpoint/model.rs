@@ -110,7 +110,12 @@ pub(crate) fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Gpt<f32>, M
         return Err(file.error("this program's GPT no longer has the parameter layout of checkpoint format 1"));
     }
     for (name, p) in &params {
-        p.set_value(file.tensor(name)?);
+        let value = file.tensor(name)?;
+        // A diverged run's weights would only make NaN logits downstream: refuse them here.
+        if value.as_slice().is_some_and(|v| v.iter().any(|x| !x.is_finite())) {
+            return Err(file.error(format!("tensor {name} contains NaN or infinite values")));
+        }
+        p.set_value(value);
     }
     Ok((model, meta))
 }

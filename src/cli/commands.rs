@@ -106,22 +106,27 @@ fn task_of(source: &str) -> Option<Task> {
 /// `sample`: generates from a checkpoint.
 pub fn run_sample(a: &SampleArgs) -> Result<()> {
     let (model, meta) = checkpoint::load_model(&a.ckpt)?;
+    // Sampling panics on a NaN logit (a diverged model): refuse such weights up front.
+    if let Some((name, _)) =
+        model.named_parameters().iter().find(|(_, p)| p.value().to_vec().iter().any(|x| !x.is_finite()))
+    {
+        return Err(Error::checkpoint(
+            checkpoint::resolve(&a.ckpt)?,
+            format!("parameter {name} holds NaN or infinite values (the run diverged); it cannot generate text"),
+        ));
+    }
     model.set_training(false);
     let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
     let task = task_of(&meta.source);
     let mut rng = rng_from_seed(a.seed);
-    let prompt = match (&a.prompt, task) {
-        (Some(p), _) => p.clone(),
-        (None, Some(t)) => {
-            let data = TaskData::new(t, meta.config.block_size)?;
-            t.prompt(&data.sample_digits(Split::Val, &mut rng))
-        }
-        (None, None) => "\n".to_string(),
-    };
-    if prompt.is_empty() {
+    if a.prompt.as_deref() == Some("") {
         return Err(Error::Config("--prompt must not be empty".into()));
     }
-    let ids = tok.encode(&prompt)?;
+    // Without --prompt: a fresh held-out prompt per sample for a task, a newline for text.
+    let task_data = match task {
+        Some(t) if a.prompt.is_none() => Some(TaskData::new(t, meta.config.block_size)?),
+        _ => None,
+    };
     let default_len = task.map_or(500, |t| t.answer(&vec![0; t.digits()]).len());
     let cfg = SampleConfig {
         max_new_tokens: a.max_new_tokens.unwrap_or(default_len),
@@ -134,6 +139,12 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
         if i > 0 {
             println!("---------------");
         }
+        let prompt = match (&a.prompt, &task_data) {
+            (Some(p), _) => p.clone(),
+            (None, Some(d)) => d.task.prompt(&d.sample_digits(Split::Val, &mut rng)),
+            (None, None) => "\n".to_string(),
+        };
+        let ids = tok.encode(&prompt)?;
         let out = generate(&model, &ids, &cfg, &mut rng);
         let text = tok.decode(&out);
         match task.and_then(|t| t.answer_for_prompt(&prompt)) {
@@ -173,6 +184,19 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
 /// `export`: nanoGPT names and layouts.
 pub fn run_export(a: &ExportArgs) -> Result<()> {
     let (model, _) = checkpoint::load_model(&a.ckpt)?;
+    // Writing over the checkpoint itself would lose it: nanoGPT's layout cannot be loaded back.
+    let weights = checkpoint::resolve(&a.ckpt)?;
+    for own in [weights.clone(), weights.with_file_name(checkpoint::STATE_FILE)] {
+        if let (Ok(out), Ok(own)) = (std::fs::canonicalize(&a.out), std::fs::canonicalize(&own))
+            && out == own
+        {
+            return Err(Error::Config(format!(
+                "--out {} is the checkpoint's own {}; choose another file",
+                a.out.display(),
+                own.file_name().unwrap_or_default().to_string_lossy()
+            )));
+        }
+    }
     checkpoint::export_nanogpt(&model, &a.out)?;
     println!("wrote {} ({} parameters under nanoGPT's names)", a.out.display(), model.num_parameters());
     Ok(())
@@ -192,12 +216,22 @@ fn tiny_batch(seed: u64) -> (Vec<usize>, Vec<usize>) {
 }
 
 /// `gradcheck`: every parameter of a tiny GPT in f64 against finite differences.
+///
+/// The parameters are redrawn at a scale of about 1 first (norm gains around 1, everything else
+/// Normal(0, 0.5)): at GPT-2's initial scale of 0.02 most gradients would be smaller than the
+/// absolute tolerance, and the check could pass whatever backward computed.
 pub fn run_gradcheck(a: &GradcheckArgs) -> Result<()> {
     let model = Gpt::<f64>::new(tiny_config(), a.seed);
-    let (ids, targets) = tiny_batch(a.seed);
     let params = model.named_parameters();
+    let mut rng = rng_from_seed(a.seed ^ 0x9e37);
+    for (name, p) in &params {
+        let is_gain = name.split('.').any(|s| s.starts_with("ln")) && name.ends_with("weight");
+        let mean = if is_gain { 1.0 } else { 0.0 };
+        p.set_value(tensor::Tensor::rand_normal_with(&p.shape(), mean, 0.5, &mut rng));
+    }
+    let (ids, targets) = tiny_batch(a.seed);
     println!(
-        "gradient check of a tiny GPT ({} parameters) in f64, central differences eps 1e-6, atol 1e-5, rtol 1e-3:",
+        "gradient check of a tiny GPT ({} parameters, redrawn at scale ~1) in f64: central differences with eps 1e-6, atol 1e-5, rtol 1e-3",
         model.num_parameters()
     );
     match GradCheck::default().check_vars(&params, || model.loss(&ids, &targets, [2, 4])) {

@@ -74,6 +74,29 @@ impl MetricsLog {
         Ok(MetricsLog { file, path })
     }
 
+    /// Opens the log of a run resuming at checkpoint step `step`, to append to it.
+    ///
+    /// Records past `step` come from a run stopped after logging an evaluation but before saving
+    /// its checkpoint; the resumed run evaluates those steps again, so they are dropped (as is a
+    /// line torn by a crash mid-write) rather than duplicated. The records up to `step` are kept
+    /// byte for byte; the file is rewritten (atomically) only when something must go.
+    pub fn open_resumed(out_dir: &Path, step: usize) -> Result<Self> {
+        let path = out_dir.join(METRICS_FILE);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read metrics log", &path, e))?;
+            let kept: String = text
+                .split_inclusive('\n')
+                .filter(|line| {
+                    line.ends_with('\n') && EvalRecord::from_json(line.trim_end()).is_some_and(|r| r.step <= step)
+                })
+                .collect();
+            if kept.len() != text.len() {
+                crate::checkpoint::write_atomic(&path, kept.as_bytes())?;
+            }
+        }
+        Self::open(out_dir, true)
+    }
+
     /// Writes one line and flushes it.
     pub fn write(&mut self, record: &EvalRecord) -> Result<()> {
         writeln!(self.file, "{}", record.to_json()).map_err(|e| Error::io("cannot write metrics log", &self.path, e))

@@ -15,7 +15,7 @@ use autograd::Gradients;
 use indicatif::{ProgressBar, ProgressStyle};
 use tensor::{TensorRng, rng_from_seed};
 use transformer::optim::{AdamW, LrSchedule, Optimizer, clip_grad_norm};
-use transformer::{Gpt, Module};
+use transformer::{Gpt, GptConfig, Module};
 
 use crate::checkpoint::{self, ModelMeta, RngState, TrainState};
 use crate::data::{CharTokenizer, Dataset, Split, TaskData, TextData};
@@ -104,7 +104,26 @@ fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
                 cfg.source.describe()
             )));
         }
+        // The checkpoint fixes the model; settings that disagree would be silently ignored, or
+        // (a longer block) make batches the model cannot take.
+        let differences = model_differences(&meta.config, &cfg.gpt_config(meta.config.vocab_size));
+        if !differences.is_empty() {
+            return Err(Error::Config(format!(
+                "cannot resume: the checkpoint in {} has a different model: {}; pass the checkpoint's values",
+                cfg.out_dir.display(),
+                differences.join(", ")
+            )));
+        }
         let state = checkpoint::load_train_state(&cfg.out_dir, &model)?;
+        if state.step > cfg.max_iters {
+            // The loop stops when the step equals max_iters: starting past it would never stop.
+            return Err(Error::Config(format!(
+                "cannot resume: the checkpoint in {} is at step {}, past --max-iters {}",
+                cfg.out_dir.display(),
+                state.step,
+                cfg.max_iters
+            )));
+        }
         let mut opt = adamw(cfg, &model);
         opt.set_state(state.adam_step, state.m, state.v);
         *model.dropout_state().rng().borrow_mut() = state.dropout_rng.restore();
@@ -119,6 +138,29 @@ fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
         ModelMeta { config, vocab: tokenizer.vocab_string(), step: 0, seed: cfg.seed, source: cfg.source.describe() };
     // Batches draw from their own stream, separate from initialisation and dropout.
     Ok(Run { model, opt, data_rng: rng_from_seed(cfg.seed.wrapping_add(1)), step: 0, meta })
+}
+
+/// Each model setting where `wanted` differs from the checkpoint's `ckpt`, as
+/// `"--n-embd 32 (checkpoint: 16)"`.
+fn model_differences(ckpt: &GptConfig, wanted: &GptConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for (flag, c, w) in [
+        ("--block-size", ckpt.block_size, wanted.block_size),
+        ("--n-layer", ckpt.n_layer, wanted.n_layer),
+        ("--n-head", ckpt.n_head, wanted.n_head),
+        ("--n-embd", ckpt.n_embd, wanted.n_embd),
+    ] {
+        if c != w {
+            out.push(format!("{flag} {w} (checkpoint: {c})"));
+        }
+    }
+    if ckpt.dropout != wanted.dropout {
+        out.push(format!("--dropout {} (checkpoint: {})", wanted.dropout, ckpt.dropout));
+    }
+    if ckpt.bias != wanted.bias {
+        out.push(format!("--bias {} (checkpoint: {})", wanted.bias, ckpt.bias));
+    }
+    out
 }
 
 fn adamw(cfg: &TrainConfig, model: &Gpt<f32>) -> AdamW<f32> {
@@ -139,9 +181,11 @@ fn save(cfg: &TrainConfig, run: &Run) -> Result<()> {
 }
 
 fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
-    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::io("cannot create out dir", &cfg.out_dir, e))?;
     // A resumed run encodes the data with the checkpoint's tokenizer.
     let ckpt_tokenizer = if cfg.resume {
+        checkpoint::resolve(&cfg.out_dir).map_err(|e| {
+            Error::Config(format!("--resume needs a checkpoint in --out-dir {}: {e}", cfg.out_dir.display()))
+        })?;
         let (_, meta) = checkpoint::load_model(&cfg.out_dir)?;
         Some(CharTokenizer::from_chars(meta.vocab.chars().collect()))
     } else {
@@ -149,6 +193,8 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     };
     let data = load_dataset(cfg, ckpt_tokenizer.as_ref())?;
     let mut run = start(cfg, &data)?;
+    // Only now, with every input checked, is anything created or written.
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::io("cannot create out dir", &cfg.out_dir, e))?;
     let block = effective_block(cfg, &data);
     let schedule = LrSchedule::WarmupCosine {
         max_lr: cfg.learning_rate,
@@ -156,7 +202,11 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         warmup_iters: cfg.warmup_iters,
         decay_iters: cfg.lr_decay_iters,
     };
-    let mut log = MetricsLog::open(&cfg.out_dir, cfg.resume)?;
+    let mut log = if cfg.resume {
+        MetricsLog::open_resumed(&cfg.out_dir, run.step)?
+    } else {
+        MetricsLog::open(&cfg.out_dir, false)?
+    };
     let params = run.model.parameters();
     let mut report =
         TrainReport { start_step: run.step, num_parameters: run.model.num_parameters(), ..Default::default() };
@@ -176,6 +226,7 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     );
     let started = Instant::now();
     let mut window = (Instant::now(), 0usize); // throughput since the last evaluation
+    let mut saved = cfg.resume.then_some(run.step); // the step of the checkpoint on disk
     loop {
         let step = run.step;
         let lr = schedule.lr_at(step);
@@ -184,6 +235,11 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         if (step % cfg.eval_interval == 0 || last) && !resumed_here {
             let (train_loss, val_loss) =
                 estimate_loss(&run.model, &data, cfg.batch_size, block, cfg.eval_iters, cfg.seed ^ step as u64);
+            if !(train_loss.is_finite() && val_loss.is_finite()) {
+                bar.finish_and_clear();
+                let loss = if train_loss.is_finite() { val_loss } else { train_loss };
+                return Err(diverged(cfg, step, "evaluation loss", loss, saved));
+            }
             let secs = window.0.elapsed().as_secs_f64();
             let record = EvalRecord {
                 step,
@@ -198,6 +254,7 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             report.evals.push(record);
             window = (Instant::now(), 0);
             save(cfg, &run)?;
+            saved = Some(step);
         }
         if last {
             break;
@@ -213,6 +270,11 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             loss_sum += loss.item();
             grads.accumulate(loss.backward());
         }
+        let loss = loss_sum / cfg.gradient_accumulation_steps as f32;
+        if !loss.is_finite() {
+            bar.finish_and_clear();
+            return Err(diverged(cfg, step, "training loss", loss.into(), saved));
+        }
         if cfg.gradient_accumulation_steps > 1 {
             grads.scale(1.0 / cfg.gradient_accumulation_steps as f32);
         }
@@ -220,7 +282,6 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             clip_grad_norm(&mut grads, &params, cfg.grad_clip);
         }
         run.opt.step(&grads);
-        let loss = loss_sum / cfg.gradient_accumulation_steps as f32;
         report.losses.push(loss);
         run.step += 1;
         window.1 += 1;
@@ -235,6 +296,21 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.plots = crate::report::write_plots(cfg, &run.model, &data)?;
     Ok(report)
+}
+
+/// The error for a loss that is no longer a finite number. A diverged model never recovers, and
+/// its weights would only overwrite the last good checkpoint (and make sampling fail), so the run
+/// stops before saving anything more.
+fn diverged(cfg: &TrainConfig, step: usize, what: &str, loss: f64, saved: Option<usize>) -> Error {
+    let kept = match saved {
+        Some(s) => format!("the checkpoint in {} is still the one of step {s}", cfg.out_dir.display()),
+        None => "no checkpoint was written".to_string(),
+    };
+    Error::Config(format!(
+        "training diverged at step {step}: the {what} is {loss}; {kept}. Try a lower --learning-rate (it was {:?}) \
+         or a --grad-clip",
+        cfg.learning_rate
+    ))
 }
 
 fn progress_bar(cfg: &TrainConfig, start: usize) -> ProgressBar {

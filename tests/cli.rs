@@ -1,0 +1,896 @@
+//! The `gradlab` program end to end, each test in a fresh temp dir.
+//!
+//! Bad input: a clear `error:` naming the offending file, flag or character, exit status 1 (2 for
+//! clap's own usage errors), no panic, and nothing written: every file in the test's directory,
+//! including a previous run's checkpoint, keeps its bytes. Happy paths: what `train` writes,
+//! and that `sample`, `eval`, `export`, `gradcheck` and `graph` do what they say.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use gradlab::autograd::no_grad;
+use gradlab::checkpoint::load_model;
+use gradlab::data::CharTokenizer;
+use gradlab::transformer::Module;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+/// A fresh, empty directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("gradlab-cli-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Small fast training settings (a run takes well under a second).
+const TINY: [&str; 15] = [
+    "--max-iters",
+    "20",
+    "--eval-interval",
+    "10",
+    "--eval-iters",
+    "2",
+    "--n-layer",
+    "1",
+    "--n-embd",
+    "16",
+    "--n-head",
+    "2",
+    "--batch-size",
+    "8",
+    "--no-progress",
+];
+
+/// `train` with the tiny settings, except those that `extra` sets (clap refuses a repeated flag).
+fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let name = |flag: &str| flag.split('=').next().unwrap().to_string();
+    let overridden: Vec<String> = extra.iter().filter(|a| a.starts_with("--")).map(|a| name(a)).collect();
+    let mut args = vec!["train"];
+    let mut i = 0;
+    while i < TINY.len() {
+        let takes_value = i + 1 < TINY.len() && !TINY[i + 1].starts_with("--");
+        if !overridden.contains(&name(TINY[i])) {
+            args.extend_from_slice(&TINY[i..i + 1 + usize::from(takes_value)]);
+        }
+        i += 1 + usize::from(takes_value);
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Runs the program in `dir`. RUST_BACKTRACE is cleared so a panic prints its usual hint. A run
+/// that has not finished after a minute is killed and fails the test (a loop that never ends).
+fn gradlab(dir: &Path, args: &[&str]) -> Output {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the gradlab binary runs");
+    // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("gradlab {args:?} still running after 60 s: killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns its standard output.
+fn succeeds(dir: &Path, args: &[&str]) -> String {
+    let out = gradlab(dir, args);
+    assert!(
+        out.status.success(),
+        "gradlab {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Every file and directory under `dir`, with the bytes of each file.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path.clone());
+                out.insert(path, None);
+            } else {
+                out.insert(path.clone(), Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Runs a command that must fail on bad input: exit status `code`, no panic, an error naming
+/// each of `mentions`, and no file under `dir` created, removed or changed. Returns stderr.
+fn fails_with(code: i32, dir: &Path, args: &[&str], mentions: &[&str]) -> String {
+    let before = snapshot(dir);
+    let stderr = assert_error(code, args, &gradlab(dir, args), mentions);
+    let after = snapshot(dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "gradlab {args:?} created or removed files"
+    );
+    for (path, bytes) in &before {
+        assert!(after[path] == *bytes, "gradlab {args:?} changed {}", path.display());
+    }
+    stderr
+}
+
+/// Checks a failed run: exit status `code`, no panic, and an error naming each of `mentions`.
+fn assert_error(code: i32, args: &[&str], out: &Output, mentions: &[&str]) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "gradlab {args:?}:\nstdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "gradlab {args:?} panicked:\n{stderr}");
+    assert!(stderr.starts_with("error: "), "gradlab {args:?}: stderr is not an error message:\n{stderr}");
+    for m in mentions {
+        assert!(stderr.contains(m), "gradlab {args:?}: the error does not mention {m:?}:\n{stderr}");
+    }
+    stderr
+}
+
+/// [`fails_with`] status 1: the program's own error.
+fn fails(dir: &Path, args: &[&str], mentions: &[&str]) -> String {
+    fails_with(1, dir, args, mentions)
+}
+
+/// A tiny sort model trained in `dir/out` (the previous run that a failed command must not touch).
+fn trained_task(dir: &Path) {
+    succeeds(dir, &train_args(&["--task", "sort", "--out-dir", "out"]));
+}
+
+/// About 4 KB of generated text: words drawn from a small list by a fixed LCG, in lines.
+fn generated_text() -> String {
+    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "runs", "far", "away"];
+    let mut state: u64 = 2024;
+    let mut out = String::new();
+    let mut line_len = 0;
+    while out.len() < 4000 {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let w = words[(state >> 33) as usize % words.len()];
+        out.push_str(w);
+        line_len += w.len() + 1;
+        if line_len > 60 {
+            out.push_str(".\n");
+            line_len = 0;
+        } else {
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// `dir/words.txt` and a tiny character model of it in `dir/out` (block size 16).
+fn trained_text(dir: &Path) {
+    std::fs::write(dir.join("words.txt"), generated_text()).unwrap();
+    succeeds(dir, &train_args(&["--data", "words.txt", "--block-size", "16", "--out-dir", "out"]));
+}
+
+/// Deterministic pseudo-random bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        })
+        .collect()
+}
+
+/// Every command that reads the checkpoint in `dir/out` fails, naming `mentions`; for a text
+/// model, `eval` reads `words.txt`.
+fn every_reader_fails(dir: &Path, mentions: &[&str]) {
+    fails(dir, &["sample", "--ckpt", "out", "--max-new-tokens", "5"], mentions);
+    fails(dir, &["sample", "--ckpt", "out/model.safetensors", "--max-new-tokens", "5"], mentions);
+    fails(dir, &["eval", "--ckpt", "out", "--data", "words.txt"], mentions);
+    fails(dir, &["export", "--ckpt", "out", "--out", "out/nanogpt.safetensors"], mentions);
+    fails(
+        dir,
+        &train_args(&[
+            "--data",
+            "words.txt",
+            "--block-size",
+            "16",
+            "--out-dir",
+            "out",
+            "--resume",
+            "--max-iters",
+            "30",
+        ]),
+        mentions,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input
+
+#[test]
+fn missing_data_file() {
+    let dir = TempDir::new("missing");
+    trained_task(dir.path());
+    fails(dir.path(), &train_args(&["--data", "nope.txt", "--out-dir", "out"]), &["nope.txt", "cannot read"]);
+    fails(dir.path(), &["eval", "--ckpt", "out", "--data", "nope.txt"], &["nope.txt"]);
+}
+
+#[test]
+fn empty_data_file() {
+    let dir = TempDir::new("empty");
+    trained_task(dir.path());
+    std::fs::write(dir.join("empty.txt"), "").unwrap();
+    fails(dir.path(), &train_args(&["--data", "empty.txt", "--out-dir", "out"]), &["empty.txt", "empty"]);
+}
+
+#[test]
+fn binary_data_file() {
+    let dir = TempDir::new("binary");
+    trained_task(dir.path());
+    std::fs::write(dir.join("data.bin"), b"some text\0\x01\x02 then more").unwrap();
+    fails(dir.path(), &train_args(&["--data", "data.bin", "--out-dir", "out"]), &["data.bin", "binary", "offset 9"]);
+}
+
+#[test]
+fn non_utf8_data_file() {
+    let dir = TempDir::new("latin1");
+    trained_task(dir.path());
+    // "caf\xe9": Latin-1, not UTF-8.
+    let mut bytes = b"a long enough line of text about a caf".repeat(20);
+    bytes.extend_from_slice(b"caf\xe9 au lait\n");
+    std::fs::write(dir.join("latin1.txt"), &bytes).unwrap();
+    fails(
+        dir.path(),
+        &train_args(&["--data", "latin1.txt", "--out-dir", "out"]),
+        &["latin1.txt", "UTF-8", "offset 763"],
+    );
+}
+
+/// Both splits (the first 90% and the last 10% of the tokens) must hold block_size + 1 tokens.
+#[test]
+fn text_shorter_than_one_block() {
+    let dir = TempDir::new("short");
+    trained_task(dir.path());
+    let chars = |n: usize| "abcdefghij".chars().cycle().take(n).collect::<String>();
+    // Shorter than one block in all.
+    std::fs::write(dir.join("tiny.txt"), chars(10)).unwrap();
+    fails(
+        dir.path(),
+        &train_args(&["--data", "tiny.txt", "--block-size", "16", "--out-dir", "out"]),
+        &["tiny.txt", "train split", "block size 16", "17"],
+    );
+    // 160 characters: 144 to train on, but only 16 to validate on.
+    std::fs::write(dir.join("short.txt"), chars(160)).unwrap();
+    fails(
+        dir.path(),
+        &train_args(&["--data", "short.txt", "--block-size", "16", "--out-dir", "out"]),
+        &["short.txt", "val split", "has 16 tokens", "17"],
+    );
+    // 161 characters: exactly 17 validation tokens is enough to train and evaluate.
+    std::fs::write(dir.join("enough.txt"), chars(161)).unwrap();
+    succeeds(
+        dir.path(),
+        &train_args(&["--data", "enough.txt", "--block-size", "16", "--out-dir", "ok", "--max-iters", "2"]),
+    );
+    let line = succeeds(dir.path(), &["eval", "--ckpt", "ok", "--data", "enough.txt"]);
+    let json: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(json["tokens"], 16, "one block of the validation split: {line}");
+    // Evaluating that model on the 160 characters finds one token too few.
+    fails(dir.path(), &["eval", "--ckpt", "ok", "--data", "short.txt"], &["short.txt", "val split", "has 16 tokens"]);
+}
+
+#[test]
+fn truncated_checkpoint() {
+    let dir = TempDir::new("truncated");
+    trained_text(dir.path());
+    let model = dir.join("out/model.safetensors");
+    let bytes = std::fs::read(&model).unwrap();
+    for len in [bytes.len() - 1, bytes.len() / 2, 100, 4] {
+        std::fs::write(&model, &bytes[..len]).unwrap();
+        every_reader_fails(dir.path(), &["model.safetensors", "not a valid safetensors file"]);
+    }
+}
+
+#[test]
+fn corrupt_checkpoint() {
+    let dir = TempDir::new("corrupt");
+    trained_text(dir.path());
+    let model = dir.join("out/model.safetensors");
+    let len = std::fs::metadata(&model).unwrap().len() as usize;
+    for seed in 0..3 {
+        std::fs::write(&model, noise(len, seed)).unwrap();
+        every_reader_fails(dir.path(), &["model.safetensors"]);
+    }
+    // Valid length header, garbage JSON.
+    let mut bytes = 64u64.to_le_bytes().to_vec();
+    bytes.extend(noise(64 + 100, 9));
+    std::fs::write(&model, bytes).unwrap();
+    every_reader_fails(dir.path(), &["model.safetensors", "not a valid safetensors file"]);
+}
+
+/// Rewrites the metadata of the safetensors file at `path` with `edit`, keeping its tensors.
+fn edit_metadata(path: &Path, edit: impl FnOnce(&mut std::collections::HashMap<String, String>)) {
+    let bytes = std::fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    edit(&mut meta);
+    let out = safetensors::tensor::serialize(file.tensors(), Some(meta)).unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn mismatched_checkpoint_metadata() {
+    let dir = TempDir::new("mismatch-meta");
+    trained_text(dir.path());
+    // The metadata claims a wider model than the tensors hold.
+    edit_metadata(&dir.join("out/model.safetensors"), |m| {
+        let config = m.get_mut("config").unwrap();
+        assert!(config.contains("\"n_embd\":16"), "{config}");
+        *config = config.replace("\"n_embd\":16", "\"n_embd\":32");
+    });
+    every_reader_fails(dir.path(), &["model.safetensors", "wte.weight", "shape", "32"]);
+}
+
+#[test]
+fn mismatched_checkpoint_weights() {
+    let dir = TempDir::new("mismatch-weights");
+    trained_text(dir.path());
+    succeeds(
+        dir.path(),
+        &train_args(&["--data", "words.txt", "--block-size", "16", "--n-embd", "32", "--out-dir", "wide"]),
+    );
+    // The tensors of a wider model under the metadata of the narrow one.
+    let narrow = std::fs::read(dir.join("out/model.safetensors")).unwrap();
+    let wide = std::fs::read(dir.join("wide/model.safetensors")).unwrap();
+    let meta = SafeTensors::read_metadata(&narrow).unwrap().1.metadata().clone().unwrap();
+    let hybrid =
+        safetensors::tensor::serialize(SafeTensors::deserialize(&wide).unwrap().tensors(), Some(meta)).unwrap();
+    std::fs::write(dir.join("out/model.safetensors"), hybrid).unwrap();
+    every_reader_fails(dir.path(), &["model.safetensors", "shape", "expected"]);
+
+    // The whole weights file of the wide run copied over the narrow run's (its train state stays):
+    // readable on its own, but resuming the narrow run from it must refuse.
+    std::fs::copy(dir.join("wide/model.safetensors"), dir.join("out/model.safetensors")).unwrap();
+    let resume =
+        train_args(&["--data", "words.txt", "--block-size", "16", "--out-dir", "out", "--resume", "--max-iters", "30"]);
+    fails(dir.path(), &resume, &["--n-embd 16", "checkpoint: 32"]);
+    // With the wide model's flags, the train state is the one that does not match.
+    let resume_wide = train_args(&[
+        "--data",
+        "words.txt",
+        "--block-size",
+        "16",
+        "--n-embd",
+        "32",
+        "--out-dir",
+        "out",
+        "--resume",
+        "--max-iters",
+        "30",
+    ]);
+    fails(dir.path(), &resume_wide, &["train_state.safetensors", "other weights"]);
+}
+
+/// Resuming with model settings other than the checkpoint's used to train the checkpoint's model
+/// silently (or, for a longer block, panic in the first batch): now an error naming the flag.
+#[test]
+fn resume_with_other_model_settings() {
+    let dir = TempDir::new("resume-settings");
+    trained_text(dir.path());
+    let resume = |extra: &[&'static str]| {
+        let mut args = vec!["--data", "words.txt", "--out-dir", "out", "--resume", "--max-iters", "30"];
+        args.extend_from_slice(extra);
+        train_args(&args)
+    };
+    fails(dir.path(), &resume(&["--block-size", "16", "--n-embd", "32"]), &["--n-embd 32", "checkpoint: 16"]);
+    // Without --block-size, the text default (64) is longer than the checkpoint's 16 positions.
+    fails(dir.path(), &resume(&[]), &["--block-size 64", "checkpoint: 16"]);
+    fails(dir.path(), &resume(&["--block-size", "16", "--dropout", "0.2"]), &["--dropout 0.2"]);
+    fails(dir.path(), &resume(&["--block-size", "16", "--n-layer", "2", "--bias"]), &["--n-layer 2", "--bias"]);
+    // Another source.
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sort", "--out-dir", "out", "--resume", "--max-iters", "30"]),
+        &["task:sort"],
+    );
+    // And the right settings resume.
+    succeeds(dir.path(), &resume(&["--block-size", "16"]));
+}
+
+/// The checkpoint is at step 20; resuming to 10 used to train forever (the loop stops only when
+/// the step equals max_iters).
+#[test]
+fn resume_past_max_iters() {
+    let dir = TempDir::new("resume-past");
+    trained_task(dir.path());
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sort", "--out-dir", "out", "--resume", "--max-iters", "10"]),
+        &["step 20", "--max-iters 10"],
+    );
+}
+
+/// A learning rate far too high makes the loss NaN within a few steps. That used to go on to the
+/// end, logging `null` losses, saving NaN weights, then panic when grading (a task) or sampling
+/// (text) from them. Now the run stops with an error and leaves the last finite checkpoint.
+#[test]
+fn training_that_diverges() {
+    let dir = TempDir::new("diverge");
+    std::fs::write(dir.join("words.txt"), generated_text()).unwrap();
+    for source in [&["--task", "sort"][..], &["--data", "words.txt", "--block-size", "16"]] {
+        let mut extra = vec!["--out-dir", "out", "--learning-rate", "1e30", "--eval-interval", "1"];
+        extra.extend_from_slice(source);
+        let args = train_args(&extra);
+        assert_error(1, &args, &gradlab(dir.path(), &args), &["diverged", "--learning-rate (it was 1e30)"]);
+        let metrics = std::fs::read_to_string(dir.join("out/metrics.jsonl")).unwrap();
+        assert!(!metrics.contains("null") && !metrics.is_empty(), "{metrics}");
+        let (model, meta) = load_model(&dir.join("out")).unwrap();
+        assert_eq!(meta.step + 1, metrics.lines().count(), "the checkpoint is the last evaluation's");
+        assert!(model.named_parameters().iter().all(|(_, p)| p.value().to_vec().iter().all(|x| x.is_finite())));
+        succeeds(dir.path(), &["sample", "--ckpt", "out", "--max-new-tokens", "5"]);
+    }
+    // Resuming at that rate: stopped before anything is saved, so every file keeps its bytes.
+    trained_task(dir.path());
+    let resume =
+        train_args(&["--task", "sort", "--out-dir", "out", "--resume", "--max-iters", "30", "--learning-rate", "1e30"]);
+    fails(dir.path(), &resume, &["diverged", "still the one of step 20"]);
+}
+
+/// A valid file whose weights are NaN (a run that diverged before this fix, or another tool's).
+#[test]
+fn checkpoint_with_nan_weights() {
+    let dir = TempDir::new("nan-weights");
+    trained_task(dir.path());
+    let path = dir.join("out/model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+        file.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec())).collect();
+    let ln = tensors.iter_mut().find(|(n, _, _)| n == "blocks.0.ln_2.weight").unwrap();
+    ln.2[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, shape, data)| (n.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap()))
+        .collect();
+    std::fs::write(&path, safetensors::tensor::serialize(views, Some(meta)).unwrap()).unwrap();
+    fails(dir.path(), &["sample", "--ckpt", "out"], &["model.safetensors", "blocks.0.ln_2.weight", "NaN"]);
+}
+
+/// `export --out` naming the checkpoint's own files would replace the checkpoint with a file in
+/// nanoGPT's layout, which cannot be loaded back.
+#[test]
+fn export_over_the_checkpoint_itself() {
+    let dir = TempDir::new("export-self");
+    trained_task(dir.path());
+    fails(dir.path(), &["export", "--ckpt", "out", "--out", "out/model.safetensors"], &["--out", "model.safetensors"]);
+    fails(
+        dir.path(),
+        &["export", "--ckpt", "out/model.safetensors", "--out", "out/../out/train_state.safetensors"],
+        &["train_state.safetensors"],
+    );
+}
+
+#[test]
+fn prompt_outside_the_vocabulary() {
+    let dir = TempDir::new("prompt");
+    trained_task(dir.path());
+    fails(dir.path(), &["sample", "--ckpt", "out", "--prompt", "12z45>"], &["'z'", "position 2", "vocabulary"]);
+    fails(dir.path(), &["sample", "--ckpt", "out", "--prompt", "12345é"], &["'é'", "position 5"]);
+    fails(dir.path(), &["sample", "--ckpt", "out", "--prompt", ""], &["--prompt"]);
+    // A text whose characters the checkpoint's vocabulary lacks.
+    std::fs::write(dir.join("letters.txt"), "abc".repeat(100)).unwrap();
+    fails(dir.path(), &["eval", "--ckpt", "out", "--data", "letters.txt"], &["'a'", "vocabulary"]);
+}
+
+#[test]
+fn bad_sampling_settings() {
+    let dir = TempDir::new("sampling");
+    trained_task(dir.path());
+    for (flag, value) in
+        [("--temperature", "-1"), ("--temperature", "NaN"), ("--top-k", "0"), ("--top-p", "0"), ("--top-p", "1.5")]
+    {
+        fails(
+            dir.path(),
+            &["sample", "--ckpt", "out", flag, value],
+            &[flag.trim_start_matches('-').replace('-', "_").as_str(), value],
+        );
+    }
+}
+
+#[test]
+fn n_embd_not_divisible_by_n_head() {
+    let dir = TempDir::new("divisible");
+    trained_task(dir.path());
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sort", "--out-dir", "out", "--n-embd", "15", "--n-head", "2"]),
+        &["--n-embd 15", "--n-head 2"],
+    );
+}
+
+#[test]
+fn zero_layers() {
+    let dir = TempDir::new("zero-layers");
+    trained_task(dir.path());
+    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out", "--n-layer", "0"]), &["--n-layer"]);
+}
+
+#[test]
+fn zero_heads() {
+    let dir = TempDir::new("zero-heads");
+    trained_task(dir.path());
+    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out", "--n-head", "0"]), &["--n-head"]);
+}
+
+#[test]
+fn zero_batch_size() {
+    let dir = TempDir::new("zero-batch");
+    trained_task(dir.path());
+    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out", "--batch-size", "0"]), &["--batch-size"]);
+    fails(
+        dir.path(),
+        &["eval", "--ckpt", "out", "--data", "out/metrics.jsonl", "--batch-size", "0"],
+        &["--batch-size"],
+    );
+}
+
+#[test]
+fn negative_learning_rate() {
+    let dir = TempDir::new("negative-lr");
+    trained_task(dir.path());
+    for flag in [&["--learning-rate", "-1"][..], &["--learning-rate=-1"]] {
+        let mut extra = vec!["--task", "sort", "--out-dir", "out"];
+        extra.extend_from_slice(flag);
+        fails(dir.path(), &train_args(&extra), &["--learning-rate", "-1"]);
+    }
+}
+
+#[test]
+fn nan_learning_rate() {
+    let dir = TempDir::new("nan-lr");
+    trained_task(dir.path());
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sort", "--out-dir", "out", "--learning-rate", "NaN"]),
+        &["--learning-rate", "NaN"],
+    );
+}
+
+#[test]
+fn out_dir_is_a_file() {
+    let dir = TempDir::new("out-file");
+    std::fs::write(dir.join("taken"), "not a directory").unwrap();
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sort", "--out-dir", "taken"]),
+        &["--out-dir", "taken", "not a directory"],
+    );
+    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "taken/sub"]), &["taken/sub"]);
+}
+
+#[test]
+fn unknown_task() {
+    let dir = TempDir::new("unknown-task");
+    trained_task(dir.path());
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sorting", "--out-dir", "out"]),
+        &["\"sorting\"", "copy, reverse, sort, add"],
+    );
+}
+
+#[test]
+fn data_and_task_together() {
+    let dir = TempDir::new("data-and-task");
+    trained_text(dir.path());
+    fails_with(
+        2,
+        dir.path(),
+        &train_args(&["--task", "sort", "--data", "words.txt", "--out-dir", "out"]),
+        &["--task", "--data"],
+    );
+}
+
+#[test]
+fn resume_with_no_checkpoint() {
+    let dir = TempDir::new("resume-nothing");
+    // No out dir at all: it is not created either.
+    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out", "--resume"]), &["--resume", "out"]);
+    // An out dir without a checkpoint.
+    std::fs::create_dir(dir.join("empty")).unwrap();
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sort", "--out-dir", "empty", "--resume"]),
+        &["--resume", "empty", "model.safetensors"],
+    );
+    // Weights without a train state.
+    trained_task(dir.path());
+    std::fs::remove_file(dir.join("out/train_state.safetensors")).unwrap();
+    fails(
+        dir.path(),
+        &train_args(&["--task", "sort", "--out-dir", "out", "--resume", "--max-iters", "30"]),
+        &["train_state.safetensors", "cannot resume"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What works
+
+#[test]
+fn train_task_writes_checkpoint_metrics_and_plots() {
+    let dir = TempDir::new("train-task");
+    let stdout = succeeds(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out"]));
+    assert!(stdout.contains("held-out exact match"), "{stdout}");
+    for file in ["model.safetensors", "train_state.safetensors", "metrics.jsonl", "loss.svg", "attention.svg"] {
+        assert!(dir.join("out").join(file).is_file(), "out/{file} missing");
+    }
+    for svg in ["loss.svg", "attention.svg"] {
+        let s = std::fs::read_to_string(dir.join("out").join(svg)).unwrap();
+        assert!(s.contains("<svg") && s.trim_end().ends_with("</svg>"), "{svg} is not an SVG document");
+    }
+    let metrics = std::fs::read_to_string(dir.join("out/metrics.jsonl")).unwrap();
+    let mut steps = Vec::new();
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let obj = v.as_object().unwrap();
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["elapsed_s", "lr", "step", "tokens_per_sec", "train_loss", "val_loss"], "{line}");
+        for key in ["train_loss", "val_loss", "lr", "tokens_per_sec", "elapsed_s"] {
+            let x = obj[key].as_f64().unwrap_or_else(|| panic!("{key} is not a number: {line}"));
+            assert!(x.is_finite() && x >= 0.0, "{line}");
+        }
+        steps.push(obj["step"].as_u64().unwrap());
+    }
+    assert_eq!(steps, [0, 10, 20]);
+}
+
+/// The greedy continuation computed here from the model directly: the argmax (first on ties) of
+/// the last position's logits over the last block_size tokens, one token at a time.
+fn greedy_reference(ckpt: &Path, prompt: &str, n: usize) -> String {
+    let (model, meta) = load_model(ckpt).unwrap();
+    model.set_training(false);
+    let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+    let mut ids = tok.encode(prompt).unwrap();
+    let (vocab, block) = (meta.config.vocab_size, meta.config.block_size);
+    for _ in 0..n {
+        let window = &ids[ids.len().saturating_sub(block)..];
+        let logits = no_grad(|| model.forward(window, [1, window.len()])).value().to_vec();
+        let last = &logits[logits.len() - vocab..];
+        let argmax = (0..vocab).fold(0, |best, i| if last[i] > last[best] { i } else { best });
+        ids.push(argmax);
+    }
+    tok.decode(&ids)
+}
+
+#[test]
+fn sample_from_dir_or_file_greedy_and_seeded() {
+    let dir = TempDir::new("sample");
+    trained_text(dir.path());
+    let sample = |ckpt: &str, extra: &[&str]| {
+        let mut args = vec!["sample", "--ckpt", ckpt, "--prompt", "the ", "--max-new-tokens", "40"];
+        args.extend_from_slice(extra);
+        succeeds(dir.path(), &args)
+    };
+    // 40 new tokens after a 4-token prompt run past the 16-token block: the window slides.
+    let greedy = sample("out", &["--temperature", "0", "--seed", "1"]);
+    assert_eq!(greedy, format!("{}\n", greedy_reference(&dir.join("out"), "the ", 40)));
+    assert_eq!(sample("out", &["--temperature", "0", "--seed", "2"]), greedy, "greedy ignores the seed");
+    assert_eq!(sample("out/model.safetensors", &["--temperature", "0"]), greedy, "--ckpt names the file");
+
+    let a = sample("out", &["--temperature", "1", "--seed", "7"]);
+    assert_eq!(a.chars().count(), "the ".len() + 40 + 1);
+    assert_eq!(sample("out/model.safetensors", &["--temperature", "1", "--seed", "7"]), a, "same seed, same text");
+    assert_ne!(sample("out", &["--temperature", "1", "--seed", "8"]), a, "another seed, another text");
+
+    // A task model's default: a held-out prompt and its answer's length, with the correct answer.
+    trained_task(dir.path());
+    let out = succeeds(dir.path(), &["sample", "--ckpt", "out", "--num-samples", "2"]);
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("correct answer")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in lines {
+        let (prompt, rest) = line.split_once('>').unwrap();
+        assert_eq!((prompt.len(), rest.find(' ')), (6, Some(6)), "{line}");
+    }
+}
+
+/// Training 40 steps at once, or 20 and then `--resume` to 40, gives the same weights and the
+/// same evaluations (with the schedule pinned: by default it spans each invocation's --max-iters).
+#[test]
+fn resume_through_the_command_line_is_bit_exact() {
+    let dir = TempDir::new("cli-resume");
+    let run = |out: &'static str, max_iters: &'static str, resume: bool| {
+        let mut extra = vec!["--task", "reverse", "--out-dir", out, "--max-iters", max_iters, "--dropout", "0.1"];
+        extra.extend(["--lr-decay-iters", "40", "--warmup-iters", "4", "--threads", "1"]);
+        if resume {
+            extra.push("--resume");
+        }
+        succeeds(dir.path(), &train_args(&extra));
+    };
+    run("straight", "40", false);
+    run("resumed", "20", false);
+    run("resumed", "40", true);
+    let params = |out: &str| {
+        let (model, meta) = load_model(&dir.join(out)).unwrap();
+        let values: Vec<(String, Vec<u32>)> = model
+            .named_parameters()
+            .into_iter()
+            .map(|(n, p)| (n, p.value().to_vec().iter().map(|x| x.to_bits()).collect()))
+            .collect();
+        (meta.step, values)
+    };
+    assert_eq!(params("resumed"), params("straight"));
+    let losses = |out: &str| {
+        let metrics = std::fs::read_to_string(dir.join(out).join("metrics.jsonl")).unwrap();
+        metrics
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["step"].as_u64().unwrap(), v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64().unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses("resumed"), losses("straight"));
+    assert_eq!(losses("straight").len(), 5);
+}
+
+#[test]
+fn eval_prints_the_same_json_line_twice() {
+    let dir = TempDir::new("eval");
+    trained_text(dir.path());
+    let args = ["eval", "--ckpt", "out", "--data", "words.txt", "--split", "val"];
+    let first = succeeds(dir.path(), &args);
+    assert_eq!(first.lines().count(), 1, "{first}");
+    let json: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
+    let loss = json["loss"].as_f64().unwrap();
+    // A barely trained character model: below uniform over the vocabulary, above zero.
+    let vocab = CharTokenizer::from_corpus(&generated_text()).vocab_size();
+    assert!(loss > 0.5 && loss < (vocab as f64).ln() + 0.1, "loss {loss}, vocabulary {vocab}");
+    assert_eq!(json["split"], "val");
+    // Every whole block of the last 10% of the text, none twice.
+    let n = generated_text().chars().count();
+    let val = n - n * 9 / 10;
+    assert_eq!(json["tokens"].as_u64().unwrap() as usize, (val - 1) / 16 * 16, "{first}");
+    assert_eq!(succeeds(dir.path(), &args), first, "eval is deterministic");
+    let train =
+        succeeds(dir.path(), &["eval", "--ckpt", "out/model.safetensors", "--data", "words.txt", "--split", "train"]);
+    assert_ne!(train, first);
+}
+
+#[test]
+fn export_writes_nanogpt_names() {
+    let dir = TempDir::new("export");
+    trained_task(dir.path());
+    let stdout = succeeds(dir.path(), &["export", "--ckpt", "out", "--format", "nanogpt", "--out", "x.safetensors"]);
+    assert!(stdout.contains("x.safetensors"), "{stdout}");
+    let bytes = std::fs::read(dir.join("x.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (model, meta) = load_model(&dir.join("out")).unwrap();
+    let wte = file.tensor("transformer.wte.weight").unwrap();
+    assert_eq!(wte.shape(), [meta.config.vocab_size, 16]);
+    let values: Vec<f32> = wte.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!(values, model.wte.weight.value().to_vec());
+    assert!(file.names().contains(&"transformer.h.0.attn.c_attn.weight"));
+}
+
+#[test]
+fn gradcheck_prints_every_parameter() {
+    let dir = TempDir::new("gradcheck");
+    let stdout = succeeds(dir.path(), &["gradcheck"]);
+    // The tiny model: 2 blocks with biases.
+    let names = [
+        "wte.weight",
+        "wpe.weight",
+        "blocks.0.ln_1.weight",
+        "blocks.1.attn.q_proj.bias",
+        "blocks.1.mlp.proj.bias",
+        "ln_f.bias",
+    ];
+    for name in names {
+        assert!(stdout.lines().any(|l| l.starts_with(name) && l.ends_with("yes")), "{name} missing:\n{stdout}");
+    }
+    let rows = stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with("wte.") || l.starts_with("wpe.") || l.starts_with("blocks.") || l.starts_with("ln_f.")
+        })
+        .count();
+    // wte, wpe; per block 2 layer norms and 6 linear layers (q, k, v, out, fc, proj), each with
+    // a weight and a bias; ln_f's weight and bias.
+    assert_eq!(rows, 2 + 2 * 16 + 2, "{stdout}");
+    assert!(stdout.contains(&format!("all {rows} parameters pass")), "{stdout}");
+}
+
+#[test]
+fn graph_writes_dot() {
+    let dir = TempDir::new("graph");
+    succeeds(dir.path(), &["graph", "--out", "g.dot"]);
+    let dot = std::fs::read_to_string(dir.join("g.dot")).unwrap();
+    assert!(dot.starts_with("digraph"), "{}", &dot[..dot.len().min(200)]);
+    assert!(dot.trim_end().ends_with('}'));
+    assert!(dot.contains("->"));
+}
+
+/// A real corpus, when the shared data directory has it: 65 characters, sampled afterwards.
+#[test]
+fn tinyshakespeare_when_present() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tinyshakespeare.txt");
+    if !path.is_file() {
+        eprintln!("note: {} is absent; skipping the tinyshakespeare test", path.display());
+        return;
+    }
+    let dir = TempDir::new("shakespeare");
+    let data = path.to_str().unwrap();
+    succeeds(
+        dir.path(),
+        &train_args(&[
+            "--data",
+            data,
+            "--block-size",
+            "32",
+            "--out-dir",
+            "out",
+            "--max-iters",
+            "10",
+            "--eval-interval",
+            "5",
+        ]),
+    );
+    let (_, meta) = load_model(&dir.join("out")).unwrap();
+    assert_eq!(meta.config.vocab_size, 65);
+    let out = succeeds(dir.path(), &["sample", "--ckpt", "out", "--prompt", "ROMEO:", "--max-new-tokens", "20"]);
+    assert!(out.starts_with("ROMEO:"), "{out}");
+}
