@@ -20,7 +20,7 @@
 //! `tensor op 'add': shapes [2, 3] and [3, 2] cannot be broadcast together`.
 
 use crate::error::op_panic;
-use crate::layout::{broadcast_shape, for_each_offsets};
+use crate::layout::{Rows, broadcast_shape};
 use crate::unary::indicator;
 use crate::{Float, Tensor};
 
@@ -133,10 +133,12 @@ impl<T: Float> Tensor<T> {
             return Tensor::from_vec(data, &shape);
         }
         let layouts = [&mask.layout, &a.layout, &b.layout].map(|l| l.broadcast_to(&shape));
-        let (sm, sa, sb) = (&mask.storage, &a.storage, &b.storage);
-        let mut out = Vec::with_capacity(shape.iter().product());
-        for_each_offsets(&shape, [&layouts[0], &layouts[1], &layouts[2]], |[i, j, k]| {
-            out.push(pick(sm[i], sa[j], sb[k]))
+        let rows = Rows::new(&shape, [&layouts[0], &layouts[1], &layouts[2]]);
+        let [s0, s1, s2] = rows.inner_strides;
+        let (sm, sa, sb) = (&mask.storage[..], &a.storage[..], &b.storage[..]);
+        let mut out = Vec::with_capacity(rows.numel());
+        rows.for_each_run(0..rows.numel(), |[i, j, k], len| {
+            out.extend((0..len).map(|e| pick(sm[i + e * s0], sa[j + e * s1], sb[k + e * s2])));
         });
         Tensor::from_vec(out, &shape)
     }

@@ -12,10 +12,11 @@
 //! and `concat` of the pieces puts them back together.
 //!
 //! Every kernel here writes a fresh contiguous output through the crate's one strided walker,
-//! pairing a view of the input with a view of the output; contiguous inputs take a slice-copy path.
+//! pairing a view of the input with a view of the output and copying a run at a time; contiguous
+//! inputs take a slice-copy path.
 
 use crate::error::op_panic;
-use crate::layout::{Layout, for_each_offsets, normalize_axis};
+use crate::layout::{Layout, Rows, for_each_offsets, normalize_axis};
 use crate::{Float, Tensor};
 
 /// The sizes before and after `axis`: a contiguous tensor is `(outer, shape[axis], inner)`.
@@ -47,6 +48,24 @@ fn corner_layout(shape: &[usize], like: &Layout, pin: Option<usize>) -> Layout {
         strides[axis] = 0;
     }
     Layout::new(shape.to_vec(), strides, like.offset())
+}
+
+/// `apply(&mut out[d], src[s])` for every pair of offsets `(s, d)` of two same-shaped layouts,
+/// walked a run at a time: a unit-stride run on both sides is a plain slice loop.
+fn apply_runs<T: Float>(src: &[T], src_l: &Layout, out: &mut [T], dst_l: &Layout, apply: impl Fn(&mut T, T)) {
+    let rows = Rows::new(src_l.shape(), [src_l, dst_l]);
+    let [ss, sd] = rows.inner_strides;
+    rows.for_each_run(0..rows.numel(), |[s, d], len| {
+        if ss == 1 && sd == 1 {
+            for (o, &x) in out[d..d + len].iter_mut().zip(&src[s..s + len]) {
+                apply(o, x);
+            }
+        } else {
+            for e in 0..len {
+                apply(&mut out[d + e * sd], src[s + e * ss]);
+            }
+        }
+    });
 }
 
 impl<T: Float> Tensor<T> {
@@ -102,7 +121,7 @@ impl<T: Float> Tensor<T> {
         for (j, &i) in indices.iter().enumerate() {
             let src_l = self.layout.narrow(axis, i, 1);
             let dst_l = out_layout.narrow(axis, j, 1);
-            for_each_offsets(src_l.shape(), [&src_l, &dst_l], |[s, d]| out[d] = self.storage[s]);
+            apply_runs(&self.storage, &src_l, &mut out, &dst_l, |o, x| *o = x);
         }
         Tensor::from_vec(out, &out_shape)
     }
@@ -146,7 +165,7 @@ impl<T: Float> Tensor<T> {
         for (j, &i) in indices.iter().enumerate() {
             let src_l = source.layout.narrow(axis, j, 1);
             let dst_l = out_layout.narrow(axis, i, 1);
-            for_each_offsets(src_l.shape(), [&src_l, &dst_l], |[s, d]| out[d] += source.storage[s]);
+            apply_runs(&source.storage, &src_l, &mut out, &dst_l, |o, x| *o += x);
         }
         Tensor::from_vec(out, self.shape())
     }
@@ -311,7 +330,7 @@ impl<T: Float> Tensor<T> {
         let mut start = 0;
         for t in tensors {
             let dst_l = out_layout.narrow(axis, start, t.shape()[axis]);
-            for_each_offsets(t.shape(), [&t.layout, &dst_l], |[s, d]| out[d] = t.storage[s]);
+            apply_runs(&t.storage, &t.layout, &mut out, &dst_l, |o, x| *o = x);
             start += t.shape()[axis];
         }
         Tensor::from_vec(out, &out_shape)

@@ -275,7 +275,7 @@ impl Layout {
 
 /// Calls `f` with the storage offsets of `N` same-shaped layouts, for every multi-index in
 /// row-major order. This is the crate's one strided walker: every kernel that cannot take a
-/// contiguous fast path goes through it.
+/// contiguous fast path goes through it (or through `Rows`, the same walk a row at a time).
 ///
 /// ```
 /// use tensor::{for_each_offsets, Layout};
@@ -285,48 +285,138 @@ impl Layout {
 /// assert_eq!(seen, vec![0, 2, 1, 3]);
 /// ```
 pub fn for_each_offsets<const N: usize>(shape: &[usize], layouts: [&Layout; N], mut f: impl FnMut([usize; N])) {
-    for l in &layouts {
-        debug_assert_eq!(l.shape(), shape);
-    }
-    if shape.contains(&0) {
-        return;
-    }
-    let base: [usize; N] = std::array::from_fn(|k| layouts[k].offset);
-    if shape.is_empty() {
-        f(base);
-        return;
-    }
-    let nd = shape.len();
-    let inner = shape[nd - 1];
-    let inner_strides: [usize; N] = std::array::from_fn(|k| layouts[k].strides[nd - 1]);
-    let mut index = vec![0usize; nd - 1];
-    let mut row: [usize; N] = base;
-    loop {
-        let mut off = row;
-        for _ in 0..inner {
+    let rows = Rows::new(shape, layouts);
+    let step = rows.inner_strides;
+    rows.for_each_run(0..rows.numel(), |mut off, len| {
+        for _ in 0..len {
             f(off);
             for k in 0..N {
-                off[k] += inner_strides[k];
+                off[k] += step[k];
             }
         }
-        // Advance the outer multi-index (odometer), updating each layout's row start.
-        let mut axis = nd - 1;
+    });
+}
+
+/// The walk of [`for_each_offsets`] cut into rows: `N` same-shaped layouts seen as a stack of
+/// equally long rows, each row stepping through every layout with a fixed stride.
+///
+/// Before walking, the shape is simplified without changing the visiting order: size-1 axes are
+/// dropped, and two neighbouring axes merge into one wherever every layout steps through them as
+/// through a single axis (`stride[i] == stride[i + 1] * shape[i + 1]`, a stride-0 broadcast pair
+/// included). A contiguous `(12, 64, 128)` tensor becomes one row of 98 304 elements, a
+/// `(768, 128) + (128)` bias add 768 rows of 128 with strides `[1, 1]`, and layer norm's
+/// `(768, 128) * (768, 1)` 768 rows of 128 with strides `[1, 0]`. Kernels then run a plain slice
+/// loop per row (auto-vectorised when the strides are 1 or 0) and pay the index arithmetic once
+/// per row instead of once per element.
+pub(crate) struct Rows<const N: usize> {
+    /// The merged outer axes (all but the row axis), outermost first.
+    outer_shape: Vec<usize>,
+    /// Each layout's strides over `outer_shape`.
+    outer_strides: [Vec<usize>; N],
+    /// Each layout's offset of element 0.
+    base: [usize; N],
+    /// Elements per row (the merged innermost axis); 0 when the shape holds no elements.
+    pub(crate) len: usize,
+    /// Each layout's stride along a row.
+    pub(crate) inner_strides: [usize; N],
+}
+
+impl<const N: usize> Rows<N> {
+    /// The row decomposition of `N` layouts that all have shape `shape`.
+    pub(crate) fn new(shape: &[usize], layouts: [&Layout; N]) -> Self {
+        for l in &layouts {
+            debug_assert_eq!(l.shape(), shape);
+        }
+        let base: [usize; N] = std::array::from_fn(|k| layouts[k].offset);
+        if shape.contains(&0) {
+            let outer_strides = std::array::from_fn(|_| Vec::new());
+            return Rows { outer_shape: vec![], outer_strides, base, len: 0, inner_strides: [0; N] };
+        }
+        // Merge from the innermost axis outwards; `dims` and `strides` are built innermost first.
+        let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
+        let mut strides: [Vec<usize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
+        for axis in (0..shape.len()).rev() {
+            let d = shape[axis];
+            if d == 1 {
+                continue;
+            }
+            let merges = match dims.last() {
+                Some(&inner) => (0..N).all(|k| layouts[k].strides[axis] == strides[k].last().unwrap() * inner),
+                None => false,
+            };
+            if merges {
+                *dims.last_mut().unwrap() *= d;
+            } else {
+                dims.push(d);
+                for k in 0..N {
+                    strides[k].push(layouts[k].strides[axis]);
+                }
+            }
+        }
+        if dims.is_empty() {
+            // One element (a scalar, or every axis of size 1): a single row of length 1.
+            let outer_strides = std::array::from_fn(|_| Vec::new());
+            return Rows { outer_shape: vec![], outer_strides, base, len: 1, inner_strides: [0; N] };
+        }
+        let len = dims[0];
+        let inner_strides = std::array::from_fn(|k| strides[k][0]);
+        let outer_shape: Vec<usize> = dims[1..].iter().rev().copied().collect();
+        let outer_strides = std::array::from_fn(|k| strides[k][1..].iter().rev().copied().collect());
+        Rows { outer_shape, outer_strides, base, len, inner_strides }
+    }
+
+    /// Number of elements walked.
+    pub(crate) fn numel(&self) -> usize {
+        self.len * self.outer_shape.iter().product::<usize>()
+    }
+
+    /// Calls `f(offsets, n)` for each run of consecutive elements whose row-major positions lie in
+    /// `range`, in order. A run is one row, or the part of a row that `range` covers; `offsets` are
+    /// the storage offsets of its first element in each layout, and the run continues with
+    /// [`Rows::inner_strides`]. Splitting a walk into ranges (e.g. fixed-size chunks for parallel
+    /// tasks) visits exactly the elements of the whole walk, in the same order.
+    pub(crate) fn for_each_run(&self, range: std::ops::Range<usize>, mut f: impl FnMut([usize; N], usize)) {
+        if range.is_empty() {
+            return;
+        }
+        debug_assert!(range.end <= self.numel());
+        let nd = self.outer_shape.len();
+        // The outer multi-index of the first row and the column where the range starts in it.
+        let (mut row, mut col) = (range.start / self.len, range.start % self.len);
+        let mut index = vec![0usize; nd];
+        for a in (0..nd).rev() {
+            index[a] = row % self.outer_shape[a];
+            row /= self.outer_shape[a];
+        }
+        let mut start: [usize; N] = std::array::from_fn(|k| {
+            self.base[k] + index.iter().zip(&self.outer_strides[k]).map(|(i, s)| i * s).sum::<usize>()
+        });
+        let mut remaining = range.len();
         loop {
-            if axis == 0 {
+            let n = (self.len - col).min(remaining);
+            f(std::array::from_fn(|k| start[k] + col * self.inner_strides[k]), n);
+            remaining -= n;
+            if remaining == 0 {
                 return;
             }
-            axis -= 1;
-            index[axis] += 1;
-            for k in 0..N {
-                row[k] += layouts[k].strides[axis];
+            col = 0;
+            // Advance the outer multi-index (odometer), updating each layout's row start. The
+            // range ends inside the walk, so this never runs past the last row.
+            let mut a = nd;
+            loop {
+                a -= 1;
+                index[a] += 1;
+                for (s, strides) in start.iter_mut().zip(&self.outer_strides) {
+                    *s += strides[a];
+                }
+                if index[a] < self.outer_shape[a] {
+                    break;
+                }
+                for (s, strides) in start.iter_mut().zip(&self.outer_strides) {
+                    *s -= strides[a] * self.outer_shape[a];
+                }
+                index[a] = 0;
             }
-            if index[axis] < shape[axis] {
-                break;
-            }
-            for k in 0..N {
-                row[k] -= layouts[k].strides[axis] * shape[axis];
-            }
-            index[axis] = 0;
         }
     }
 }
@@ -375,5 +465,80 @@ mod tests {
         assert_eq!(offsets(&l), vec![0, 1, 2, 0, 1, 2]);
         assert!(offsets(&Layout::contiguous(&[2, 0, 3])).is_empty());
         assert_eq!(offsets(&Layout::contiguous(&[])), vec![0]);
+    }
+
+    /// The offsets of every multi-index in row-major order, computed one index at a time.
+    fn naive_offsets(l: &Layout) -> Vec<usize> {
+        let shape = l.shape();
+        let n: usize = shape.iter().product();
+        (0..n)
+            .map(|mut flat| {
+                let mut index = vec![0; shape.len()];
+                for a in (0..shape.len()).rev() {
+                    index[a] = flat % shape[a];
+                    flat /= shape[a];
+                }
+                l.index_of(&index)
+            })
+            .collect()
+    }
+
+    /// Offsets of the elements at positions `range`, from `Rows::for_each_run`.
+    fn run_offsets(rows: &Rows<1>, range: std::ops::Range<usize>) -> Vec<usize> {
+        let mut v = vec![];
+        rows.for_each_run(range, |[i], len| v.extend((0..len).map(|k| i + k * rows.inner_strides[0])));
+        v
+    }
+
+    #[test]
+    fn rows_merge_axes_that_step_as_one() {
+        let r = Rows::new(&[12, 64, 128], [&Layout::contiguous(&[12, 64, 128])]);
+        assert_eq!((r.len, r.outer_shape.clone()), (12 * 64 * 128, vec![]));
+        // A bias add: (768, 128) + (128) broadcast.
+        let (a, b) = (Layout::contiguous(&[768, 128]), Layout::contiguous(&[128]).broadcast_to(&[768, 128]));
+        let r = Rows::new(&[768, 128], [&a, &b]);
+        assert_eq!((r.len, r.inner_strides, r.outer_shape.clone()), (128, [1, 1], vec![768]));
+        // Layer norm's (768, 128) * (768, 1): one scalar per row.
+        let b = Layout::contiguous(&[768, 1]).broadcast_to(&[768, 128]);
+        let r = Rows::new(&[768, 128], [&a, &b]);
+        assert_eq!((r.len, r.inner_strides, r.outer_strides[1].clone()), (128, [1, 0], vec![1]));
+        // Merging heads: (B, h, T, dh) viewed as (B, T, h, dh) keeps runs of dh.
+        let p = Layout::contiguous(&[12, 4, 64, 32]).permute(&[0, 2, 1, 3]);
+        let r = Rows::new(p.shape(), [&p]);
+        assert_eq!((r.len, r.outer_shape.clone()), (32, vec![12, 64, 4]));
+        // Broadcast axes merge with each other; size-1 axes vanish whatever their stride.
+        let s = Layout::contiguous(&[1, 1]).broadcast_to(&[3, 5, 7]);
+        let r = Rows::new(s.shape(), [&s]);
+        assert_eq!((r.len, r.inner_strides, r.outer_shape.clone()), (105, [0], vec![]));
+        let u = Layout::new(vec![1, 4, 1], vec![99, 1, 7], 2);
+        let r = Rows::new(u.shape(), [&u]);
+        assert_eq!((r.len, r.inner_strides, r.base), (4, [1], [2]));
+    }
+
+    #[test]
+    fn runs_of_any_range_are_that_slice_of_the_walk() {
+        let base = Layout::contiguous(&[3, 4, 5]);
+        let layouts = [
+            base.clone(),
+            base.permute(&[2, 0, 1]),
+            base.narrow(2, 1, 3).narrow(0, 1, 2),
+            base.permute(&[1, 0, 2]).narrow(2, 0, 4),
+            Layout::contiguous(&[4, 1]).broadcast_to(&[3, 4, 5]),
+            Layout::contiguous(&[5]).broadcast_to(&[2, 3, 5]),
+            Layout::new(vec![2, 1, 3], vec![1, 50, 2], 4),
+            Layout::contiguous(&[]),
+            Layout::contiguous(&[2, 0, 3]),
+        ];
+        for l in &layouts {
+            let want = naive_offsets(l);
+            assert_eq!(offsets(l), want, "{l:?}");
+            let rows = Rows::new(l.shape(), [l]);
+            assert_eq!(rows.numel(), want.len());
+            for start in 0..=want.len() {
+                for end in start..=want.len() {
+                    assert_eq!(run_offsets(&rows, start..end), want[start..end], "{l:?} {start}..{end}");
+                }
+            }
+        }
     }
 }

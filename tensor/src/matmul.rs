@@ -14,10 +14,11 @@
 //!
 //! **Parallel and deterministic.** Work is split on rayon in two ways, neither of which splits the
 //! sum over `p`: (a) across the batch, each batch writing its own block of the output; (b) for one
-//! large product, across blocks of [`Tensor::MATMUL_ROW_BLOCK`] output rows, each block one GEMM call
-//! on its rows of A and C. The block size is a constant, never the thread count, so the same GEMM
-//! calls happen in the same way whatever the pool size: results are bit-identical for any number of
-//! threads (the integration test checks 1, 2 and 3). matrixmultiply's own `threading` feature stays
+//! large product, across runs of output rows, one run per thread, each run one GEMM call on its rows
+//! of A and C. Runs are cut only on a fixed grid of [`Tensor::MATMUL_ROW_BLOCK`] rows, and a GEMM
+//! computes each output element's sum over `p` the same way whichever rows share its call, so the
+//! results are bit-identical for any number of threads (the integration test checks 1, 2 and 3, and
+//! against one unsplit call). matrixmultiply's own `threading` feature stays
 //! off (see Cargo.lock: no `thread-tree`), so rayon is the only source of parallelism.
 
 use std::mem::MaybeUninit;
@@ -48,14 +49,12 @@ struct Plan {
 }
 
 impl<T: Float> Tensor<T> {
-    /// Output rows per rayon task when one large product is split across threads.
+    /// The grid on which one large product's output rows are cut into per-thread runs.
     ///
-    /// A constant, not derived from the thread count, so that the set of GEMM calls (and hence
-    /// every bit of the result) is the same in any thread pool. 128 is a multiple of every
-    /// matrixmultiply microkernel height (8 or 16 rows) and of its row panel (64), so no split
-    /// lands inside a tile. Smaller blocks balance better across many cores but make
-    /// matrixmultiply repack B once more per block: with 64-row blocks a 1024² product lost
-    /// a third of its single-thread speed, with 128-row blocks about a fifth (see docs/benchmarks.md).
+    /// 128 is a multiple of every matrixmultiply microkernel height (4, 8 or 16 rows) and of its row
+    /// panel (64), so no cut lands inside a tile, and each element's arithmetic is the same as in one
+    /// unsplit call. Runs are whole numbers of blocks, one run per thread (matrixmultiply repacks B
+    /// once per call, so fewer, longer calls are faster). See docs/benchmarks.md.
     pub const MATMUL_ROW_BLOCK: usize = 128;
 
     /// Matrix product with `torch.matmul` semantics.
@@ -282,15 +281,18 @@ fn write_product<T: Float>(a: &Tensor<T>, b: &Tensor<T>, plan: &Plan, out: &mut 
             );
         }
     };
-    // One batch's product into its output block `c` (m x n): in row blocks if it is large.
+    // One batch's product into its output block `c` (m x n). A large one is cut into one run of
+    // rows per thread, each run a whole number of MATMUL_ROW_BLOCKs: the cuts always fall on the
+    // same 128-row grid, and each output element's sum over k is computed the same way whichever
+    // run holds its row, so the result is bit-identical for every thread count (no reduction is
+    // ever split). One run per thread, rather than one task per block, packs B once per thread.
     let product = |offsets: (usize, usize), c: &mut [MaybeUninit<T>]| {
         let block = Tensor::<T>::MATMUL_ROW_BLOCK;
-        if flops >= PAR_MIN_FLOPS && m > block {
-            let block_flops = 2 * block * n * k;
-            c.par_chunks_mut(block * n)
-                .with_min_len(PAR_MIN_FLOPS.div_ceil(block_flops))
-                .enumerate()
-                .for_each(|(i, rows)| gemm_rows(offsets, i * block, rows));
+        let blocks = m.div_ceil(block);
+        let threads = rayon::current_num_threads().max(1);
+        if flops >= PAR_MIN_FLOPS && blocks > 1 && threads > 1 {
+            let run_rows = block * blocks.div_ceil(threads);
+            c.par_chunks_mut(run_rows * n).enumerate().for_each(|(i, rows)| gemm_rows(offsets, i * run_rows, rows));
         } else {
             gemm_rows(offsets, 0, c);
         }

@@ -11,15 +11,20 @@
 //! - **blocks**: contiguous input whose reduced axes form one run followed by kept axes (e.g. summing a
 //!   `(B*T, C)` gradient over rows into `(C)`): whole input rows are accumulated into an output row,
 //!   unit stride and no index math;
-//! - **strided**: anything else, through the crate's one strided walker over a view that puts the
-//!   reduced axes last.
+//! - **strided**: anything else, through the crate's one strided walker (a row at a time) over a view
+//!   that puts the reduced axes last.
 //!
 //! All three fold the elements of each output in the same order (the reduced multi-index in
 //! row-major order), one after the other, so a result is bitwise the same whichever walk runs, and
-//! never depends on the number of threads.
+//! never depends on the number of threads: large rows and blocks inputs are split over rayon
+//! threads only between outputs (in pieces of whole groups about `PAR_CHUNK` elements long), never
+//! inside one output's fold.
+
+use rayon::prelude::*;
 
 use crate::error::op_panic;
-use crate::layout::{broadcast_shape, for_each_offsets, normalize_axes, normalize_axis};
+use crate::layout::{Rows, broadcast_shape, normalize_axes, normalize_axis};
+use crate::map::{PAR_CHUNK, PAR_MIN};
 use crate::{Float, Tensor};
 
 impl<T: Float> Tensor<T> {
@@ -228,13 +233,13 @@ impl<T: Float> Tensor<T> {
     /// The reduction engine. `axes` are normalized (sorted, distinct). For each output element the
     /// accumulator starts at `init`, takes `step(acc, x, k)` for each reduced element `x` in row-major
     /// order of the reduced axes (`k` counts from 0 within the group), and ends as `finish(acc)`.
-    fn fold_axes<A: Copy>(
+    fn fold_axes<A: Copy + Send + Sync>(
         &self,
         axes: &[usize],
         keepdim: bool,
         init: A,
-        step: impl Fn(A, T, usize) -> A,
-        finish: impl Fn(A) -> T,
+        step: impl Fn(A, T, usize) -> A + Sync,
+        finish: impl Fn(A) -> T + Sync,
     ) -> Tensor<T> {
         let shape = self.shape();
         let reduced: Vec<bool> = (0..shape.len()).map(|i| axes.binary_search(&i).is_ok()).collect();
@@ -250,42 +255,77 @@ impl<T: Float> Tensor<T> {
             // Either no outputs, or outputs that fold nothing (a sum of nothing is 0, a mean NaN).
             vec![finish(init); n_out]
         } else if let Some((src, inner)) = self.as_slice().zip(run_then_inner(shape, &reduced)) {
+            // Each output (rows) or each output row (blocks) is folded by one task, so the work can
+            // be split over threads without changing any output's order of operations.
+            let mut out = vec![T::ZERO; n_out];
             if inner == 1 {
                 // Rows: each output folds one contiguous slice of `red` elements.
                 let fold_row = |row: &[T]| row.iter().enumerate().fold(init, |a, (k, &x)| step(a, x, k));
-                src.chunks_exact(red).map(|row| finish(fold_row(row))).collect()
+                let run = |src: &[T], out: &mut [T]| {
+                    for (o, row) in out.iter_mut().zip(src.chunks_exact(red)) {
+                        *o = finish(fold_row(row));
+                    }
+                };
+                par_split(src, &mut out, red, 1, run);
             } else {
                 // Blocks: the input is (outer, red, inner); each output row of `inner` accumulators
                 // takes `red` whole input rows in turn.
-                let mut acc = vec![init; n_out];
-                for (acc_row, block) in acc.chunks_exact_mut(inner).zip(src.chunks_exact(red * inner)) {
-                    for (k, row) in block.chunks_exact(inner).enumerate() {
-                        for (a, &x) in acc_row.iter_mut().zip(row) {
-                            *a = step(*a, x, k);
+                let run = |src: &[T], out: &mut [T]| {
+                    let mut acc = vec![init; inner];
+                    for (out_row, block) in out.chunks_exact_mut(inner).zip(src.chunks_exact(red * inner)) {
+                        acc.fill(init);
+                        for (k, row) in block.chunks_exact(inner).enumerate() {
+                            for (a, &x) in acc.iter_mut().zip(row) {
+                                *a = step(*a, x, k);
+                            }
+                        }
+                        for (o, &a) in out_row.iter_mut().zip(&acc) {
+                            *o = finish(a);
                         }
                     }
-                }
-                acc.into_iter().map(finish).collect()
+                };
+                par_split(src, &mut out, red * inner, inner, run);
             }
+            out
         } else {
-            // Strided: a view with the kept axes first and the reduced axes last, so the walker
-            // yields each output's group as `red` consecutive offsets, outputs in row-major order.
+            // Strided: a view with the kept axes first and the reduced axes last, so the walk
+            // yields each output's group as `red` consecutive elements, outputs in row-major order.
+            // The walk comes a row at a time; a row may hold several groups or a part of one.
             let order: Vec<usize> = (0..shape.len()).filter(|&i| !reduced[i]).chain(axes.iter().copied()).collect();
             let walk = self.layout.permute(&order);
-            let src = &self.storage;
+            let rows = Rows::new(walk.shape(), [&walk]);
+            let [stride] = rows.inner_strides;
+            let src = &self.storage[..];
             let mut out = Vec::with_capacity(n_out);
             let (mut acc, mut k) = (init, 0);
-            for_each_offsets(walk.shape(), [&walk], |[i]| {
-                acc = step(acc, src[i], k);
-                k += 1;
-                if k == red {
-                    out.push(finish(acc));
-                    (acc, k) = (init, 0);
+            rows.for_each_run(0..rows.numel(), |[i], len| {
+                for x in (0..len).map(|j| src[i + j * stride]) {
+                    acc = step(acc, x, k);
+                    k += 1;
+                    if k == red {
+                        out.push(finish(acc));
+                        (acc, k) = (init, 0);
+                    }
                 }
             });
             out
         };
         Tensor::from_vec(data, &out_shape)
+    }
+}
+
+/// Runs `run(src_piece, out_piece)` over matching pieces of `src` and `out`, where every `group`
+/// consecutive inputs make `per` consecutive outputs: on rayon, in pieces of whole groups about
+/// [`PAR_CHUNK`] inputs long, when the input is large; else in one call. The split depends only
+/// on the shapes, never on the number of threads.
+fn par_split<T: Float>(src: &[T], out: &mut [T], group: usize, per: usize, run: impl Fn(&[T], &mut [T]) + Sync) {
+    let groups_per_task = (PAR_CHUNK / group).max(1);
+    if src.len() >= PAR_MIN && src.len() > groups_per_task * group {
+        out.par_chunks_mut(groups_per_task * per)
+            .zip(src.par_chunks(groups_per_task * group))
+            .for_each(|(o, s)| run(s, o));
+    } else {
+        run(src, out);
     }
 }
 
@@ -331,5 +371,40 @@ mod tests {
         assert_eq!(run_then_inner(&[2, 1, 4, 5], &[true, false, true, false]), Some(5));
         assert_eq!(run_then_inner(&[2, 3, 4], &[true, false, true]), None);
         assert_eq!(run_then_inner(&[2, 3], &[false, false]), Some(1));
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use crate::Tensor;
+    use crate::map::{PAR_CHUNK, PAR_MIN};
+
+    /// In-order sums of `groups` groups of `red` elements, group `g` element `k` at `at(g, k)`.
+    fn sums(groups: usize, red: usize, at: impl Fn(usize, usize) -> f32) -> Vec<u32> {
+        (0..groups).map(|g| (0..red).fold(0.0f32, |s, k| s + at(g, k)).to_bits()).collect()
+    }
+
+    #[test]
+    fn sums_are_exact_for_any_thread_count() {
+        for (a, b, c) in
+            [(PAR_MIN / 64 + 3, 64, 1), (PAR_CHUNK / 100, 100, 1), (5, 3, PAR_CHUNK / 3 + 1), (PAR_MIN / 12, 4, 3)]
+        {
+            let x = Tensor::<f32>::rand_uniform(&[a, b, c], -1.0, 1.0, (a * b * c) as u64);
+            let v = x.to_vec();
+            let at = |i: usize, j: usize, k: usize| v[(i * b + j) * c + k];
+            // Over the middle axis (rows when c == 1, blocks otherwise), over the last two, and over
+            // the first two of a transposed view (the strided walk).
+            let mid = sums(a * c, b, |g, j| at(g / c, j, g % c));
+            let last = sums(a, b * c, |g, r| at(g, r / c, r % c));
+            let t = x.permute(&[2, 1, 0]); // (c, b, a)
+            let strided = sums(c, b * a, |g, r| at(r % a, r / a, g));
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let bits = |t: Tensor<f32>| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(pool.install(|| bits(x.sum(&[1], false))), mid, "({a}, {b}, {c}) axis 1, {threads} threads");
+                assert_eq!(pool.install(|| bits(x.sum(&[1, 2], false))), last, "({a}, {b}, {c}) axes 1, 2");
+                assert_eq!(pool.install(|| bits(t.sum(&[1, 2], false))), strided, "({c}, {b}, {a}) strided");
+            }
+        }
     }
 }

@@ -24,8 +24,15 @@
 //! each lane because that steps `inner` elements apart in its innermost loop; here every inner loop
 //! is unit-stride and the output is written directly in the input's logical shape. Both paths do
 //! the same operations in the same order per lane, so they agree bitwise.
+//!
+//! Large inputs are split over rayon threads in tasks of whole lanes (or blocks) about
+//! `PAR_CHUNK` elements long. Each lane is still computed by one thread, in order, so the result
+//! does not depend on the number of threads.
+
+use rayon::prelude::*;
 
 use crate::layout::normalize_axis;
+use crate::map::{PAR_CHUNK, PAR_MIN};
 use crate::{Float, Tensor};
 
 impl<T: Float> Tensor<T> {
@@ -120,15 +127,26 @@ impl<T: Float> Tensor<T> {
         }
         let src = x.as_slice().expect("lanes() returns a contiguous tensor");
         let mut out = vec![T::ZERO; src.len()];
-        if inner == 1 {
-            for (xr, yr) in src.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-                row(xr, yr);
+        // Lanes are independent: large inputs are split into tasks of whole lanes (or blocks), a
+        // number of them fixed by the lane length alone, never by the thread count.
+        let unit = n * inner;
+        let per_task = unit * (PAR_CHUNK / unit).max(1);
+        let run = |xs: &[T], ys: &mut [T]| {
+            if inner == 1 {
+                for (xr, yr) in xs.chunks_exact(n).zip(ys.chunks_exact_mut(n)) {
+                    row(xr, yr);
+                }
+            } else {
+                let (mut m, mut s) = (vec![T::ZERO; inner], vec![T::ZERO; inner]);
+                for (xb, yb) in xs.chunks_exact(unit).zip(ys.chunks_exact_mut(unit)) {
+                    block(xb, yb, inner, &mut m, &mut s);
+                }
             }
+        };
+        if src.len() >= PAR_MIN && src.len() > per_task {
+            out.par_chunks_mut(per_task).zip(src.par_chunks(per_task)).for_each(|(ys, xs)| run(xs, ys));
         } else {
-            let (mut m, mut s) = (vec![T::ZERO; inner], vec![T::ZERO; inner]);
-            for (xb, yb) in src.chunks_exact(n * inner).zip(out.chunks_exact_mut(n * inner)) {
-                block(xb, yb, inner, &mut m, &mut s);
-            }
+            run(src, &mut out);
         }
         Tensor::from_vec(out, self.shape())
     }
@@ -138,8 +156,43 @@ impl<T: Float> Tensor<T> {
 type BlockKernel<T> = fn(&[T], &mut [T], usize, &mut [T], &mut [T]);
 
 /// The largest element; NaN if any is NaN; `-inf` for an empty or all `-inf` row.
+///
+/// Bitwise equal to the in-order fold `m = max_nan(m, x_j)` from `m = -inf`, which returns the
+/// first element that holds the largest value. Eight independent running maxima let the compiler
+/// vectorise the scan; the value of a maximum does not depend on the order it is taken in, and the
+/// only bits that could (the sign of a zero maximum, since `-0.0 == 0.0`) are then taken from the
+/// first zero in the row, as the fold does.
 fn row_max<T: Float>(x: &[T]) -> T {
-    x.iter().fold(T::NEG_INFINITY, |m, &v| m.max_nan(v))
+    const LANES: usize = 8;
+    let mut acc = [T::NEG_INFINITY; LANES];
+    let mut nan = [false; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            // A NaN compares false, so it never becomes the maximum; it is flagged instead.
+            acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
+            nan[k] |= c[k].is_nan();
+        }
+    }
+    let mut m = T::NEG_INFINITY;
+    for (&a, &v) in acc.iter().zip(nan.iter()) {
+        if v {
+            return T::NAN;
+        }
+        m = if a > m { a } else { m };
+    }
+    for &v in tail {
+        if v.is_nan() {
+            return T::NAN;
+        }
+        m = if v > m { v } else { m };
+    }
+    if m == T::ZERO {
+        // The fold keeps the first element equal to the maximum: +0.0 or -0.0, as it comes.
+        return *x.iter().find(|&&v| v == T::ZERO).expect("a zero maximum is an element of the row");
+    }
+    m
 }
 
 /// `sum_j exp(x_j - shift)`, summed in order.
@@ -235,5 +288,64 @@ fn logsumexp_block<T: Float>(x: &[T], inner: usize, m: &mut [T], s: &mut [T], ou
     block_sum_exp(x, inner, m, s);
     for ((o, &c), &sj) in out.iter_mut().zip(m.iter()).zip(s.iter()) {
         *o = c + sj.ln();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_max;
+    use crate::map::{PAR_CHUNK, PAR_MIN};
+    use crate::{Float, Tensor};
+
+    /// The definition `row_max` must reproduce bit for bit: the in-order fold.
+    fn fold_max(x: &[f32]) -> f32 {
+        x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max_nan(v))
+    }
+
+    #[test]
+    fn row_max_is_the_in_order_fold_bit_for_bit() {
+        let specials = [0.0f32, -0.0, -1.0, 2.5, f32::NEG_INFINITY, f32::INFINITY, f32::NAN, -3.0];
+        // Every row of length up to 19 over a small alphabet that mixes signed zeros and specials,
+        // sampled with a fixed stride through all combinations.
+        for len in 0..20usize {
+            for seed in (0..8usize.pow(len.min(6) as u32)).step_by(7) {
+                let row: Vec<f32> = (0..len).map(|k| specials[(seed / 8usize.pow((k % 6) as u32) + k) % 8]).collect();
+                assert_eq!(row_max(&row).to_bits(), fold_max(&row).to_bits(), "{row:?}");
+            }
+        }
+        let mut zeros = vec![-0.0f32; 64];
+        zeros[37] = 0.0;
+        assert_eq!(row_max(&zeros).to_bits(), (-0.0f32).to_bits());
+        zeros[0] = 0.0;
+        assert_eq!(row_max(&zeros).to_bits(), 0.0f32.to_bits());
+    }
+
+    /// softmax of one lane with the original in-order loops.
+    fn softmax_ref(x: &[f32]) -> Vec<f32> {
+        let m = fold_max(x);
+        let e: Vec<f32> = x.iter().map(|&v| (v - m).exp()).collect();
+        let s = e.iter().fold(0.0f32, |s, &v| s + v);
+        e.iter().map(|&v| v / s).collect()
+    }
+
+    #[test]
+    fn softmax_is_exact_for_any_thread_count() {
+        for (rows, n) in [(PAR_CHUNK / 64 + 1, 64), (PAR_MIN / 64, 64), (PAR_MIN / 7 + 5, 7), (3, 40_000)] {
+            let x = Tensor::<f32>::rand_uniform(&[rows, n], -20.0, 20.0, (rows * n) as u64);
+            let xv = x.to_vec();
+            let want: Vec<f32> = xv.chunks(n).flat_map(softmax_ref).collect();
+            let bits = |t: &Tensor<f32>| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let want = bits(&Tensor::from_vec(want, &[rows, n]));
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got = pool.install(|| x.softmax(-1));
+                assert!(bits(&got) == want, "softmax of ({rows}, {n}) on {threads} threads");
+                // Along axis 0 of the transpose, the same lanes go through the block kernel.
+                let t = pool.install(|| x.mt().contiguous().softmax(0)).mt();
+                assert!(bits(&t) == want, "block softmax of ({n}, {rows}) on {threads} threads");
+                let ls = pool.install(|| x.log_softmax(-1));
+                assert!(bits(&ls) == bits(&x.log_softmax(-1)), "log_softmax on {threads} threads");
+            }
+        }
     }
 }

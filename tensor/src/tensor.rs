@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::Float;
 use crate::error::{ShapeError, op_panic};
-use crate::layout::{Layout, for_each_offsets};
+use crate::layout::Layout;
 
 /// An n-dimensional array: a [`Layout`] (shape, strides, offset) over shared storage.
 ///
@@ -182,14 +182,14 @@ impl<T: Float> Tensor<T> {
     }
 
     /// The elements in row-major order, copied into a new `Vec`.
+    ///
+    /// A strided view is copied a row at a time (see [`Tensor::map`]): a permuted
+    /// `(B, h, T, dh) -> (B, T, h, dh)` head merge moves whole `dh`-long runs.
     pub fn to_vec(&self) -> Vec<T> {
-        if let Some(s) = self.as_slice() {
-            return s.to_vec();
+        match self.as_slice() {
+            Some(s) => s.to_vec(),
+            None => self.map_to_vec(|x| x),
         }
-        let mut out = Vec::with_capacity(self.numel());
-        let data = &self.storage;
-        for_each_offsets(self.shape(), [&self.layout], |[i]| out.push(data[i]));
-        out
     }
 
     /// The element at a multi-index.

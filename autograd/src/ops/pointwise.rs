@@ -17,8 +17,6 @@ use crate::var::Var;
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 /// The cubic coefficient of the tanh approximation of GELU (Hendrycks & Gimpel).
 const GELU_CUBIC: f64 = 0.044_715;
-/// 1 / sqrt(2 pi): the normalising constant of the standard normal density.
-const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
 impl<T: Float> Var<T> {
     /// `y = e^x`. dy/dx = e^x = y: backward reuses the output, `dx = g * y`.
@@ -185,16 +183,8 @@ impl<T: Float> Var<T> {
     pub fn gelu_erf(&self) -> Var<T> {
         let x = self.value();
         let y = x.gelu_erf();
-        let (inv_sqrt2, inv_sqrt_2pi, half) =
-            (T::from_f64(std::f64::consts::FRAC_1_SQRT_2), T::from_f64(INV_SQRT_2PI), T::from_f64(0.5));
-        let dydx = move |x: T| {
-            let cdf = half * (T::ONE + (x * inv_sqrt2).erf());
-            let pdf = inv_sqrt_2pi * (-(half * x * x)).exp();
-            cdf + x * pdf
-        };
-        Var::from_op("gelu_erf", y, &[self], move |g| {
-            vec![Some(g.zip_with(&x, "gelu_erf_backward", |g, x| g * dydx(x)))]
-        })
+        // g * (Phi(x) + x * phi(x)), as one vectorised tensor kernel.
+        Var::from_op("gelu_erf", y, &[self], move |g| vec![Some(x.gelu_erf_backward(g))])
     }
 
     /// `c = max(a, b)` elementwise with broadcasting; NaN if either is NaN.
