@@ -24,7 +24,8 @@ fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
     prop::collection::vec(1usize..4, 1..=3).prop_flat_map(|base| {
         let n = base.len();
         (Just(base), prop::collection::vec(any::<bool>(), n), 0..n).prop_map(|(base, ones, drop)| {
-            let other: Vec<usize> = base.iter().zip(&ones).map(|(&d, &one)| if one { 1 } else { d }).skip(drop).collect();
+            let other: Vec<usize> =
+                base.iter().zip(&ones).map(|(&d, &one)| if one { 1 } else { d }).skip(drop).collect();
             (base, other)
         })
     })
