@@ -171,6 +171,8 @@ impl<T: Float> Var<T> {
         }
         // Backward closures compute with plain tensors, but nothing they do should be recorded.
         let _no_record = GradModeGuard::set(false);
+        // Declared first so it is dropped last: everything below, frees included, is timed.
+        let mut timer = crate::profile::is_enabled().then(crate::profile::BackwardTimer::begin);
         let order = topological_order(self);
         let mut grads: HashMap<NodeId, Tensor<T>> = HashMap::new();
         grads.insert(self.id(), seed);
@@ -184,7 +186,10 @@ impl<T: Float> Var<T> {
                 continue;
             };
             let Some(grad) = grads.remove(&var.id()) else { continue };
-            let input_grads = (op.backward)(&grad);
+            let input_grads = match &mut timer {
+                Some(t) => t.closure(op.profile_kind(), || (op.backward)(&grad)),
+                None => (op.backward)(&grad),
+            };
             if is_anomaly_enabled() {
                 crate::anomaly::check_backward(&op.name, &grad, &input_grads, &op.inputs);
             }

@@ -32,6 +32,7 @@ mod gradcheck;
 mod inspect;
 mod mode;
 mod ops;
+pub mod profile;
 mod var;
 
 pub use backward::{Gradients, topological_order};

@@ -39,6 +39,16 @@ pub(crate) struct OpRecord<T: Float> {
     pub(crate) name: String,
     pub(crate) inputs: Vec<Var<T>>,
     pub(crate) backward: BackwardFn<T>,
+    /// The profiling kind its backward is charged to: the scope it was recorded in, or `None`
+    /// when recorded with profiling off (then its name decides, see [`crate::profile`]).
+    pub(crate) profile_kind: Option<&'static str>,
+}
+
+impl<T: Float> OpRecord<T> {
+    /// The kind the profiler charges this op's backward closure to.
+    pub(crate) fn profile_kind(&self) -> &'static str {
+        self.profile_kind.unwrap_or_else(|| crate::profile::kind_of_op(&self.name))
+    }
 }
 
 pub(crate) struct Node<T: Float> {
@@ -54,6 +64,12 @@ impl<T: Float> Drop for Node<T> {
     /// chain of 100,000 ops doesn't overflow the call stack when it is dropped.
     fn drop(&mut self) {
         LIVE_NODES.with(|n| n.set(n.get() - 1));
+        if self.op.is_none() {
+            return;
+        }
+        // Freeing a graph is charged to "allocation" when profiling; nested drops stand aside.
+        // Started before `op` is taken so that `op`'s closure (and its saved tensors) is timed too.
+        let _timer = crate::profile::is_enabled().then(crate::profile::DropTimer::begin);
         let Some(op) = self.op.take() else { return };
         let mut stack: Vec<Var<T>> = op.inputs;
         while let Some(var) = stack.pop() {
@@ -137,6 +153,24 @@ impl<T: Float> Var<T> {
         backward: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + 'static,
     ) -> Var<T> {
         let name: String = name.into();
+        if crate::profile::is_enabled() {
+            // The time since the last hook was this op's kernel; recording it is bookkeeping.
+            let kind = crate::profile::op_begin(&name);
+            let out = Self::record_op(name, value, inputs, backward, kind);
+            crate::profile::op_end();
+            return out;
+        }
+        Self::record_op(name, value, inputs, backward, None)
+    }
+
+    #[track_caller]
+    fn record_op(
+        name: String,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        backward: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + 'static,
+        profile_kind: Option<&'static str>,
+    ) -> Var<T> {
         if is_anomaly_enabled() {
             crate::anomaly::check_forward(&name, &value, inputs);
         }
@@ -144,7 +178,12 @@ impl<T: Float> Var<T> {
         if !needs {
             return Var::constant(value);
         }
-        let op = OpRecord { name, inputs: inputs.iter().map(|v| (*v).clone()).collect(), backward: Box::new(backward) };
+        let op = OpRecord {
+            name,
+            inputs: inputs.iter().map(|v| (*v).clone()).collect(),
+            backward: Box::new(backward),
+            profile_kind,
+        };
         Self::make(value, true, Some(op))
     }
 

@@ -30,6 +30,8 @@ pub enum Command {
     Gradcheck(GradcheckArgs),
     /// Write the Graphviz DOT graph of one forward and backward pass of a tiny GPT.
     Graph(GraphArgs),
+    /// Time training steps of nanoGPT's CPU configuration: ms/step, tokens/s, GFLOP/s, then a JSON line.
+    Bench(BenchArgs),
 }
 
 /// `train`: unset flags take the defaults of the chosen source (a task or nanoGPT's CPU config for text).
@@ -207,4 +209,24 @@ pub struct GraphArgs {
     /// Output DOT file.
     #[arg(long, default_value = "graph.dot")]
     pub out: PathBuf,
+}
+
+/// `bench`: the reference workload (see [`crate::bench`]).
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A text file to draw batches from (default: random tokens over a 65-character vocabulary).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run the steps in a pool of this many threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed steps.
+    #[arg(long, default_value_t = 50)]
+    pub iters: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Print where each step's time goes, by kind of op.
+    #[arg(long)]
+    pub profile: bool,
 }

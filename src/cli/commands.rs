@@ -6,7 +6,7 @@ use autograd::{GradCheck, Var, dot, no_grad};
 use tensor::rng_from_seed;
 use transformer::{Gpt, GptConfig, Module};
 
-use super::args::{EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, SplitArg, TrainArgs};
+use super::args::{BenchArgs, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, SplitArg, TrainArgs};
 use crate::checkpoint;
 use crate::data::{CharTokenizer, IGNORE, Split, Task, TaskData, TextData};
 use crate::error::{Error, Result};
@@ -262,6 +262,17 @@ pub fn run_graph(a: &GraphArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// `bench`: the training benchmark.
+pub fn run_bench(a: &BenchArgs) -> Result<()> {
+    crate::bench::main(&crate::bench::BenchOptions {
+        iters: a.iters,
+        warmup: a.warmup,
+        threads: a.threads,
+        data: a.data.clone(),
+        profile: a.profile,
+    })
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -3,7 +3,7 @@
 mod args;
 mod commands;
 
-pub use args::{Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TrainArgs};
+pub use args::{BenchArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TrainArgs};
 pub use commands::train_config;
 
 use std::process::ExitCode;
@@ -21,6 +21,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(a)) => commands::run_export(a),
         Some(Command::Gradcheck(a)) => commands::run_gradcheck(a),
         Some(Command::Graph(a)) => commands::run_graph(a),
+        Some(Command::Bench(a)) => commands::run_bench(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,7 @@ pub fn combine_masks<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> Tensor<T> {
 /// The attention weights `softmax(Q K^T / sqrt(d_k) + mask)`, `(..., Tq, Tk)`.
 #[track_caller]
 pub fn attention_weights<T: Float>(q: &Var<T>, k: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
+    let _scope = autograd::profile::enter(autograd::profile::ATTENTION);
     let d_k = *q.shape().last().unwrap();
     let scale = T::ONE / T::from_usize(d_k).sqrt();
     let mut scores = q.matmul(&k.mt()).mul_scalar(scale); // (..., Tq, Tk)
@@ -64,6 +65,7 @@ pub fn scaled_dot_product_attention<T: Float>(
     v: &Var<T>,
     mask: Option<&Tensor<T>>,
 ) -> (Var<T>, Var<T>) {
+    let _scope = autograd::profile::enter(autograd::profile::ATTENTION);
     let weights = attention_weights(q, k, mask);
     let out = weights.matmul(v); // (..., Tq, d_v)
     (out, weights)

@@ -47,6 +47,7 @@ impl<T: Float> Embedding<T> {
     /// If an id is not below the vocabulary size.
     #[track_caller]
     pub fn forward(&self, ids: &[usize], ids_shape: &[usize]) -> Var<T> {
+        let _scope = autograd::profile::enter(autograd::profile::EMBEDDING);
         if ids.len() != ids_shape.iter().product::<usize>() {
             tensor::op_panic("Embedding", format!("{} ids given for shape {ids_shape:?}", ids.len()));
         }

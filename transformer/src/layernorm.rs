@@ -39,15 +39,17 @@ impl<T: Float> LayerNorm<T> {
 
     /// `x: (..., d) -> (..., d)`.
     pub fn forward(&self, x: &Var<T>) -> Var<T> {
-        let mean = x.mean(&[-1], true); // (..., 1)
-        let centered = x.sub(&mean); // (..., d)
-        let var = x.var(&[-1], true, false); // (..., 1), biased
-        let inv_std = var.add_scalar(T::from_f64(self.eps)).rsqrt(); // (..., 1)
-        let y = centered.mul(&inv_std).mul(&self.weight);
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => y,
-        }
+        autograd::profile::scope(autograd::profile::LAYER_NORM, || {
+            let mean = x.mean(&[-1], true); // (..., 1)
+            let centered = x.sub(&mean); // (..., d)
+            let var = x.var(&[-1], true, false); // (..., 1), biased
+            let inv_std = var.add_scalar(T::from_f64(self.eps)).rsqrt(); // (..., 1)
+            let y = centered.mul(&inv_std).mul(&self.weight);
+            match &self.bias {
+                Some(b) => y.add(b),
+                None => y,
+            }
+        })
     }
 }
 

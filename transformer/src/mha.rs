@@ -132,10 +132,14 @@ impl<T: Float> MultiHeadAttention<T> {
     }
 
     fn attend(&self, q: &Var<T>, k: &Var<T>, v: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
-        let weights = attention_weights(q, k, mask); // (B, h, Tq, Tk)
-        *self.last_weights.borrow_mut() = Some(weights.value());
-        let y = self.attn_dropout.forward(&weights).matmul(v); // (B, h, Tq, dh)
-        self.out_proj.forward(&merge_heads(&y)) // (B, Tq, d)
+        // The profiler's "attention": the weights, the weighted sum of values, merging the heads.
+        let merged = autograd::profile::scope(autograd::profile::ATTENTION, || {
+            let weights = attention_weights(q, k, mask); // (B, h, Tq, Tk)
+            *self.last_weights.borrow_mut() = Some(weights.value());
+            let y = self.attn_dropout.forward(&weights).matmul(v); // (B, h, Tq, dh)
+            merge_heads(&y) // (B, Tq, d)
+        });
+        self.out_proj.forward(&merged) // (B, Tq, d)
     }
 
     /// The attention weights `(B, h, Tq, Tk)` of the last forward pass, for inspection and plots.

@@ -129,38 +129,40 @@ fn is_embedding(name: &str) -> bool {
 
 impl<T: Float> Optimizer<T> for AdamW<T> {
     fn step(&mut self, grads: &Gradients<T>) {
-        self.step_count += 1;
-        let t = self.step_count as i32;
-        let (b1, b2) = (T::from_f64(self.beta1), T::from_f64(self.beta2));
-        let (one_m_b1, one_m_b2) = (T::from_f64(1.0 - self.beta1), T::from_f64(1.0 - self.beta2));
-        let bc1 = T::from_f64(1.0 - self.beta1.powi(t));
-        let bc2_sqrt = T::from_f64((1.0 - self.beta2.powi(t)).sqrt());
-        let lr = T::from_f64(self.lr);
-        let eps = T::from_f64(self.eps);
-        for (i, group) in self.groups.iter().enumerate() {
-            let Some(grad) = grads.get(&group.param) else { continue };
-            let grad = grad.contiguous();
-            let g = grad.as_slice().expect("contiguous");
-            let wd = if group.decay { T::from_f64(self.weight_decay) } else { T::ZERO };
-            let (m, v) = (self.m[i].data_mut(), self.v[i].data_mut());
-            let decoupled = self.decoupled;
-            group.param.update_value(|value| {
-                let p = value.data_mut();
-                for j in 0..p.len() {
-                    let mut gj = g[j];
-                    if decoupled {
-                        p[j] -= lr * wd * p[j];
-                    } else {
-                        gj += wd * p[j];
+        autograd::profile::scope(autograd::profile::OPTIMIZER, || {
+            self.step_count += 1;
+            let t = self.step_count as i32;
+            let (b1, b2) = (T::from_f64(self.beta1), T::from_f64(self.beta2));
+            let (one_m_b1, one_m_b2) = (T::from_f64(1.0 - self.beta1), T::from_f64(1.0 - self.beta2));
+            let bc1 = T::from_f64(1.0 - self.beta1.powi(t));
+            let bc2_sqrt = T::from_f64((1.0 - self.beta2.powi(t)).sqrt());
+            let lr = T::from_f64(self.lr);
+            let eps = T::from_f64(self.eps);
+            for (i, group) in self.groups.iter().enumerate() {
+                let Some(grad) = grads.get(&group.param) else { continue };
+                let grad = grad.contiguous();
+                let g = grad.as_slice().expect("contiguous");
+                let wd = if group.decay { T::from_f64(self.weight_decay) } else { T::ZERO };
+                let (m, v) = (self.m[i].data_mut(), self.v[i].data_mut());
+                let decoupled = self.decoupled;
+                group.param.update_value(|value| {
+                    let p = value.data_mut();
+                    for j in 0..p.len() {
+                        let mut gj = g[j];
+                        if decoupled {
+                            p[j] -= lr * wd * p[j];
+                        } else {
+                            gj += wd * p[j];
+                        }
+                        m[j] = b1 * m[j] + one_m_b1 * gj;
+                        v[j] = b2 * v[j] + one_m_b2 * gj * gj;
+                        // PyTorch's form: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+                        let denom = v[j].sqrt() / bc2_sqrt + eps;
+                        p[j] -= lr / bc1 * m[j] / denom;
                     }
-                    m[j] = b1 * m[j] + one_m_b1 * gj;
-                    v[j] = b2 * v[j] + one_m_b2 * gj * gj;
-                    // PyTorch's form: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-                    let denom = v[j].sqrt() / bc2_sqrt + eps;
-                    p[j] -= lr / bc1 * m[j] / denom;
-                }
-            });
-        }
+                });
+            }
+        });
     }
 
     fn learning_rate(&self) -> f64 {

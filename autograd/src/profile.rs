@@ -1,0 +1,477 @@
+//! Where the time of a training step goes, by kind of work: matmul, attention, softmax, layer
+//! norm, elementwise, embedding, loss, optimizer, graph bookkeeping, allocation.
+//!
+//! [`record`] runs a closure with profiling switched on for this thread and returns, with the
+//! closure's result, a [`Profile`]: the closure's wall time split into kinds. Nothing is sampled:
+//! a *lap timer* runs through the closure, and every instant between two hook calls is charged
+//! to exactly one kind, so the kinds add up to the measured total, to the nanosecond.
+//!
+//! How time is attributed:
+//! - **Named scopes.** Layer code wraps its body in [`scope`] (`scope(LAYER_NORM, || ...)`).
+//!   Forward time inside a scope is charged to its kind, excluding the time of nested scopes;
+//!   ops recorded inside a scope are tagged with the innermost scope's kind, and the time of
+//!   their backward closures is charged to that kind too.
+//! - **Op names, outside any scope.** Ops compute their value first and then enter the graph
+//!   through [`Var::from_op`](crate::Var::from_op), so the time since the previous hook is the
+//!   op's kernel (plus the glue code around it); it is charged by the op's name: `matmul` to
+//!   matmul, `softmax`/`log_softmax`/`logsumexp` to softmax, `index_select` to embedding,
+//!   `cross_entropy` to loss, everything else to elementwise (see [`kind_of_op`]).
+//! - **The engine's own work.** Recording a node (cloning input handles, boxing the closure),
+//!   and in backward everything but the closures (topological sort, hash-map updates, the adds
+//!   that accumulate gradients, shape checks) is graph bookkeeping. Freeing a graph (the `Drop`
+//!   of its root node, which frees every node and value behind it) is allocation.
+//! - Time outside all of these (batch sampling, glue between layers at top level) is "other".
+//!
+//! Off by default, and free when off: each hook is one read of a thread-local `bool`, with no
+//! clock reads and no allocation; [`hook_calls`] lets a test check that nothing ran.
+//!
+//! ```
+//! use autograd::{Var, profile};
+//! use tensor::Tensor;
+//! let x = Var::parameter(Tensor::<f64>::ones(&[4, 4]));
+//! let (_, p) = profile::record(|| {
+//!     let y = profile::scope(profile::LAYER_NORM, || x.mul(&x)); // tagged "layer norm"
+//!     let loss = y.matmul(&x).sum_all(); // "matmul", then "elementwise"
+//!     loss.backward()
+//! });
+//! assert_eq!(p.get(profile::LAYER_NORM).forward_ops, 1);
+//! assert_eq!(p.get(profile::LAYER_NORM).backward_ops, 1);
+//! assert_eq!(p.get(profile::MATMUL).backward_ops, 1);
+//! assert_eq!(p.kinds().iter().map(|k| k.time).sum::<std::time::Duration>(), p.total);
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Matrix products (`matmul` ops outside any scope: linear layers, the LM head).
+pub const MATMUL: &str = "matmul";
+/// The attention core: scores, mask, softmax and the weighted sum of values.
+pub const ATTENTION: &str = "attention";
+/// `softmax`, `log_softmax` and `logsumexp` ops outside any scope.
+pub const SOFTMAX: &str = "softmax";
+/// Layer normalisation.
+pub const LAYER_NORM: &str = "layer norm";
+/// Every other op outside a scope: adds, multiplies, activations, reshapes, reductions.
+pub const ELEMENTWISE: &str = "elementwise";
+/// Embedding lookups (`index_select`).
+pub const EMBEDDING: &str = "embedding";
+/// The loss (`cross_entropy`).
+pub const LOSS: &str = "loss";
+/// Parameter updates and gradient clipping.
+pub const OPTIMIZER: &str = "optimizer";
+/// The engine's own work: recording nodes, and backward apart from the closures.
+pub const GRAPH: &str = "graph bookkeeping";
+/// Freeing graphs and gradient stores.
+pub const ALLOCATION: &str = "allocation";
+/// Whatever no hook claimed: batch sampling, glue code between layers.
+pub const OTHER: &str = "other";
+
+/// Every kind, in the order reports print them.
+pub const KINDS: [&str; 11] =
+    [MATMUL, ATTENTION, SOFTMAX, LAYER_NORM, ELEMENTWISE, EMBEDDING, LOSS, OPTIMIZER, GRAPH, ALLOCATION, OTHER];
+
+/// The kind an op is charged to by its name, when it runs outside any [`scope`].
+pub fn kind_of_op(name: &str) -> &'static str {
+    match name {
+        "matmul" => MATMUL,
+        "softmax" | "log_softmax" | "logsumexp" => SOFTMAX,
+        "index_select" => EMBEDDING,
+        "cross_entropy" => LOSS,
+        _ => ELEMENTWISE,
+    }
+}
+
+/// Time charged to one kind, and how many ops (forward) and backward closures it covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KindTime {
+    /// The kind (one of [`KINDS`], or a scope name of your own).
+    pub kind: &'static str,
+    /// Wall time charged to it.
+    pub time: Duration,
+    /// Ops that entered the graph (or would have, under `no_grad`) charged to this kind.
+    pub forward_ops: u64,
+    /// Backward closures charged to this kind.
+    pub backward_ops: u64,
+}
+
+/// The wall time of a recorded run split by kind; the kinds' times add up to `total`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// Wall time of the recorded closure(s).
+    pub total: Duration,
+    /// How many recorded runs were added together (1 from [`record`]).
+    pub runs: u64,
+    entries: Vec<KindTime>,
+}
+
+impl Profile {
+    /// Every kind that was charged, [`KINDS`] first in their order, then any other scope names.
+    pub fn kinds(&self) -> Vec<KindTime> {
+        let mut out: Vec<KindTime> = KINDS.iter().filter_map(|k| self.find(k).copied()).collect();
+        out.extend(self.entries.iter().filter(|e| !KINDS.contains(&e.kind)).copied());
+        out
+    }
+
+    /// The entry for `kind` (zero if nothing was charged to it).
+    pub fn get(&self, kind: &str) -> KindTime {
+        self.find(kind).copied().unwrap_or(KindTime {
+            kind: KINDS.iter().find(|k| **k == kind).copied().unwrap_or("?"),
+            time: Duration::ZERO,
+            forward_ops: 0,
+            backward_ops: 0,
+        })
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.total.is_zero()
+    }
+
+    /// Adds another profile into this one (to sum the steps of a benchmark).
+    pub fn add(&mut self, other: &Profile) {
+        self.total += other.total;
+        self.runs += other.runs;
+        for e in &other.entries {
+            let mine = self.entry(e.kind);
+            mine.time += e.time;
+            mine.forward_ops += e.forward_ops;
+            mine.backward_ops += e.backward_ops;
+        }
+    }
+
+    fn find(&self, kind: &str) -> Option<&KindTime> {
+        self.entries.iter().find(|e| e.kind == kind)
+    }
+
+    fn entry(&mut self, kind: &'static str) -> &mut KindTime {
+        // A dozen kinds at most: a linear search beats hashing here.
+        match self.entries.iter().position(|e| e.kind == kind) {
+            Some(i) => &mut self.entries[i],
+            None => {
+                self.entries.push(KindTime { kind, time: Duration::ZERO, forward_ops: 0, backward_ops: 0 });
+                self.entries.last_mut().unwrap()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    /// A table: each kind's time per run in ms, its share of the total, and ops per run.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let runs = self.runs.max(1) as f64;
+        let total = self.total.as_secs_f64();
+        writeln!(f, "{:<18} {:>10} {:>7} {:>9} {:>9}", "kind", "ms/step", "share", "fwd ops", "bwd ops")?;
+        for k in KINDS.iter().map(|k| self.get(k)).chain(self.kinds().into_iter().filter(|e| !KINDS.contains(&e.kind)))
+        {
+            let share = if total > 0.0 { 100.0 * k.time.as_secs_f64() / total } else { 0.0 };
+            writeln!(
+                f,
+                "{:<18} {:>10.3} {:>6.1}% {:>9.0} {:>9.0}",
+                k.kind,
+                1e3 * k.time.as_secs_f64() / runs,
+                share,
+                k.forward_ops as f64 / runs,
+                k.backward_ops as f64 / runs
+            )?;
+        }
+        write!(f, "{:<18} {:>10.3} {:>6.1}%", "total", 1e3 * total / runs, if total > 0.0 { 100.0 } else { 0.0 })
+    }
+}
+
+/// The lap timer of one recording: `mark` is the end of the last charged interval.
+struct State {
+    mark: Instant,
+    /// Open scopes, innermost last.
+    scopes: Vec<&'static str>,
+    /// Inside a backward pass or a graph's drop: their time is charged by their own timers, so
+    /// the forward hooks stand aside.
+    suspended: u32,
+    profile: Profile,
+}
+
+impl State {
+    /// Charges the time since the mark to `kind` and moves the mark to `now`.
+    fn lap(&mut self, now: Instant, kind: &'static str) {
+        let elapsed = now.saturating_duration_since(self.mark);
+        self.profile.entry(kind).time += elapsed;
+        self.mark = now;
+    }
+
+    /// Where glue code at this point belongs: the innermost scope, or "other".
+    fn context(&self) -> &'static str {
+        self.scopes.last().copied().unwrap_or(OTHER)
+    }
+}
+
+thread_local! {
+    // The only thing a hook reads when profiling is off; const-initialised, so no lazy init.
+    static ENABLED: Cell<bool> = const { Cell::new(false) };
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    static HOOK_CALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// True while [`record`] runs on this thread.
+#[inline]
+pub fn is_enabled() -> bool {
+    ENABLED.with(|e| e.get())
+}
+
+/// How many times a hook did profiling work on this thread since it started. It does not move
+/// while profiling is off: a test can check that the hooks cost nothing but their `bool` read.
+pub fn hook_calls() -> u64 {
+    HOOK_CALLS.with(|c| c.get())
+}
+
+/// Runs `f` on the lap timer's state if profiling is on and not suspended.
+fn with_active<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    HOOK_CALLS.with(|c| c.set(c.get() + 1));
+    STATE.with(|s| match s.borrow_mut().as_mut() {
+        Some(state) if state.suspended == 0 => Some(f(state)),
+        _ => None,
+    })
+}
+
+/// Runs `f` with profiling on for this thread and returns its result and where its time went.
+///
+/// # Panics
+/// If called while already recording on this thread (profiles do not nest).
+pub fn record<R>(f: impl FnOnce() -> R) -> (R, Profile) {
+    assert!(!is_enabled(), "profile::record: already recording on this thread (profiles do not nest)");
+    let start = Instant::now();
+    STATE.with(|s| {
+        *s.borrow_mut() = Some(State { mark: start, scopes: Vec::new(), suspended: 0, profile: Profile::default() })
+    });
+    // Switched off again even if `f` panics, so a failed test cannot leave the hooks timing.
+    struct Off;
+    impl Drop for Off {
+        fn drop(&mut self) {
+            ENABLED.with(|e| e.set(false));
+        }
+    }
+    let off = Off;
+    ENABLED.with(|e| e.set(true));
+    let result = f();
+    let end = Instant::now();
+    drop(off);
+    let mut state = STATE.with(|s| s.borrow_mut().take()).expect("profile state present while recording");
+    state.lap(end, OTHER);
+    let mut profile = state.profile;
+    profile.total = end.duration_since(start);
+    profile.runs = 1;
+    (result, profile)
+}
+
+/// Runs `f` as a named scope: its forward time (minus nested scopes) and the backward closures
+/// of the ops it records are charged to `kind`. When profiling is off this is just `f()`.
+///
+/// ```
+/// use autograd::profile::{self, scope};
+/// let y = scope(profile::OPTIMIZER, || 1 + 1); // not recording: runs f, nothing else
+/// assert_eq!(y, 2);
+/// ```
+#[inline]
+pub fn scope<R>(kind: &'static str, f: impl FnOnce() -> R) -> R {
+    let _scope = enter(kind);
+    f()
+}
+
+/// Opens a named scope until the returned guard is dropped: the same as [`scope`], for
+/// `#[track_caller]` functions (a closure would hide the caller's location from their panics).
+///
+/// ```
+/// use autograd::profile::{self, enter};
+/// fn my_layer() {
+///     let _scope = enter(profile::ATTENTION); // charged to "attention" until the end of the body
+/// }
+/// my_layer();
+/// ```
+#[inline]
+pub fn enter(kind: &'static str) -> ScopeGuard {
+    if !is_enabled() {
+        return ScopeGuard { entered: false };
+    }
+    let entered = with_active(|s| {
+        let now = Instant::now();
+        let outer = s.context();
+        s.lap(now, outer);
+        s.scopes.push(kind);
+    })
+    .is_some();
+    ScopeGuard { entered }
+}
+
+/// Closes the scope opened by [`enter`] when dropped (also during a panic, so the stack of
+/// scopes stays balanced).
+#[must_use = "the scope closes when the guard is dropped"]
+pub struct ScopeGuard {
+    entered: bool,
+}
+
+impl Drop for ScopeGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if self.entered {
+            with_active(|s| {
+                let now = Instant::now();
+                let kind = s.scopes.pop().unwrap_or(OTHER);
+                s.lap(now, kind);
+            });
+        }
+    }
+}
+
+/// Called by `Var::from_op` with profiling on, after the op computed its value: charges the
+/// time since the last hook to the op's kind (the innermost scope, or by name) and returns the
+/// kind to tag the node with (`None` inside a backward pass or a drop).
+pub(crate) fn op_begin(name: &str) -> Option<&'static str> {
+    with_active(|s| {
+        let now = Instant::now();
+        let kind = s.scopes.last().copied().unwrap_or_else(|| kind_of_op(name));
+        s.lap(now, kind);
+        s.profile.entry(kind).forward_ops += 1;
+        kind
+    })
+}
+
+/// Called by `Var::from_op` after recording the node: that work is graph bookkeeping.
+pub(crate) fn op_end() {
+    with_active(|s| s.lap(Instant::now(), GRAPH));
+}
+
+/// Times one backward pass: its closures by their ops' kinds, the rest as graph bookkeeping.
+/// Inactive (times nothing) when profiling is off or the pass runs inside another timer.
+pub(crate) struct BackwardTimer {
+    active: bool,
+    start: Instant,
+    in_closures: Duration,
+}
+
+impl BackwardTimer {
+    /// Starts timing a backward pass, closing the lap before it.
+    pub(crate) fn begin() -> Self {
+        let start = with_active(|s| {
+            let now = Instant::now();
+            let ctx = s.context();
+            s.lap(now, ctx);
+            s.suspended += 1;
+            now
+        });
+        BackwardTimer {
+            active: start.is_some(),
+            start: start.unwrap_or_else(Instant::now),
+            in_closures: Duration::ZERO,
+        }
+    }
+
+    /// Runs one backward closure, charging its time to `kind`.
+    pub(crate) fn closure<R>(&mut self, kind: &'static str, f: impl FnOnce() -> R) -> R {
+        if !self.active {
+            return f();
+        }
+        let t0 = Instant::now();
+        let r = f();
+        let elapsed = t0.elapsed();
+        self.in_closures += elapsed;
+        STATE.with(|s| {
+            if let Some(state) = s.borrow_mut().as_mut() {
+                let e = state.profile.entry(kind);
+                e.time += elapsed;
+                e.backward_ops += 1;
+            }
+        });
+        r
+    }
+}
+
+impl Drop for BackwardTimer {
+    /// Charges the pass's time outside its closures to graph bookkeeping.
+    fn drop(&mut self) {
+        if !self.active {
+            return;
+        }
+        let end = Instant::now();
+        STATE.with(|s| {
+            if let Some(state) = s.borrow_mut().as_mut() {
+                let own = end.saturating_duration_since(self.start).saturating_sub(self.in_closures);
+                state.profile.entry(GRAPH).time += own;
+                state.mark = end;
+                state.suspended -= 1;
+            }
+        });
+    }
+}
+
+/// Times the freeing of a graph (the outermost node drop) as allocation.
+pub(crate) struct DropTimer {
+    active: bool,
+}
+
+impl DropTimer {
+    /// Starts timing, closing the lap before it; inactive when nested in another timer.
+    pub(crate) fn begin() -> Self {
+        let active = with_active(|s| {
+            let now = Instant::now();
+            let ctx = s.context();
+            s.lap(now, ctx);
+            s.suspended += 1;
+        })
+        .is_some();
+        DropTimer { active }
+    }
+}
+
+impl Drop for DropTimer {
+    fn drop(&mut self) {
+        if !self.active {
+            return;
+        }
+        let end = Instant::now();
+        STATE.with(|s| {
+            if let Some(state) = s.borrow_mut().as_mut() {
+                state.suspended -= 1;
+                state.lap(end, ALLOCATION);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_by_op_name() {
+        assert_eq!(kind_of_op("matmul"), MATMUL);
+        assert_eq!(kind_of_op("log_softmax"), SOFTMAX);
+        assert_eq!(kind_of_op("index_select"), EMBEDDING);
+        assert_eq!(kind_of_op("cross_entropy"), LOSS);
+        assert_eq!(kind_of_op("gelu_erf"), ELEMENTWISE);
+    }
+
+    #[test]
+    fn nested_scopes_charge_the_innermost_and_sum_to_total() {
+        let (_, p) = record(|| {
+            scope(OPTIMIZER, || {
+                std::thread::sleep(Duration::from_millis(2));
+                scope(LAYER_NORM, || std::thread::sleep(Duration::from_millis(2)));
+            })
+        });
+        // Each scope holds at least its own sleep; the outer one does not include the inner one's.
+        assert!(p.get(OPTIMIZER).time >= Duration::from_millis(2), "{p}");
+        assert!(p.get(LAYER_NORM).time >= Duration::from_millis(2), "{p}");
+        assert!(p.get(OPTIMIZER).time < p.total - p.get(LAYER_NORM).time + Duration::from_nanos(1), "{p}");
+        assert_eq!(p.kinds().iter().map(|k| k.time).sum::<Duration>(), p.total);
+        assert!(!is_enabled());
+    }
+
+    #[test]
+    fn scope_stack_survives_a_panic() {
+        let (_, p) = record(|| {
+            let r = std::panic::catch_unwind(|| scope(ATTENTION, || panic!("inside")));
+            assert!(r.is_err());
+            STATE.with(|s| assert!(s.borrow().as_ref().unwrap().scopes.is_empty()));
+        });
+        assert_eq!(p.kinds().iter().map(|k| k.time).sum::<Duration>(), p.total);
+    }
+}
