@@ -5,16 +5,20 @@
 //! - [`tensor`]: the n-dimensional strided tensor, its kernels and matmul;
 //! - [`autograd`]: the reverse-mode engine over it, with the numerical gradient checker;
 //! - [`transformer`]: layers and models composed from autograd primitives, and optimizers;
-//! - [`data`], [`checkpoint`], [`sample`], [`train`]: what the `gradlab` program is made of.
+//! - [`data`], [`checkpoint`], [`sample`], [`train`]: what the `gradlab` program is made of;
+//! - [`bench`](mod@bench): the training benchmark and its per-kind profile;
+//! - [`guide`]: the learner's guide, every code block compiled and run as a doctest.
 
 pub use autograd;
 pub use tensor;
 pub use transformer;
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod guide;
 pub mod plot;
 pub mod report;
 pub mod sample;

@@ -1,0 +1,183 @@
+//! The figures and tables of the guide's chapters 5, 6 and 8, regenerated from the library:
+//!
+//! - `docs/guide/img/sinusoidal_table.svg`: the sinusoidal positional table `PE (64, 64)` as a
+//!   heatmap, and four of its columns as curves against the position;
+//! - `docs/guide/img/sort_attention.svg`: the attention weights of a GPT trained on the built-in
+//!   sorting task (the program's default run: 2 layers, 4 heads, 64 wide, 1500 steps), on one
+//!   held-out prompt; the strongest key of each answer position is printed as well;
+//! - the parameter summaries of nanoGPT's CPU configuration and of a small encoder-decoder
+//!   Transformer, printed as `parameter_summary` gives them.
+//!
+//! Run with `cargo run --release --example guide_figures` (about a minute on 2 cores).
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+
+use autograd::no_grad;
+use gradlab::checkpoint::load_model;
+use gradlab::data::{Task, TaskData};
+use gradlab::plot::attention_heatmap;
+use gradlab::train::{TrainConfig, train};
+use plotters::prelude::*;
+use transformer::{
+    Gpt, GptConfig, Module, NormPlacement, SinusoidalEncoding, Transformer, TransformerConfig, parameter_summary,
+};
+
+type Res<T = ()> = std::result::Result<T, Box<dyn Error>>;
+
+/// -1 blue, 0 white, +1 red.
+fn diverging(v: f32) -> RGBColor {
+    let v = f64::from(v.clamp(-1.0, 1.0));
+    let mix = |from: u8, to: u8, w: f64| (f64::from(from) + (f64::from(to) - f64::from(from)) * w).round() as u8;
+    if v >= 0.0 {
+        RGBColor(mix(255, 178, v), mix(255, 24, v), mix(255, 43, v))
+    } else {
+        RGBColor(mix(255, 33, -v), mix(255, 102, -v), mix(255, 172, -v))
+    }
+}
+
+/// The table as a heatmap (positions down, dimensions across) above four of its columns as curves.
+fn sinusoidal_figure(path: &Path, max_len: usize, d: usize) -> Res {
+    let pe = SinusoidalEncoding::<f32>::new(max_len, d);
+    let table = pe.table().to_vec(); // (max_len, d) row-major
+    let root = SVGBackend::new(path, (820, 860)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(540);
+
+    let (t, w) = (max_len as i32, d as i32);
+    let mut heat = ChartBuilder::on(&top)
+        .caption(format!("sinusoidal table PE ({max_len}, {d}): red +1, white 0, blue -1"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..w, t..0)?;
+    heat.configure_mesh()
+        .disable_mesh()
+        .x_desc("column (even: sin, odd: cos; frequency falls to the right)")
+        .y_desc("position")
+        .draw()?;
+    heat.draw_series(table.iter().enumerate().map(|(idx, &v)| {
+        let (p, c) = ((idx / d) as i32, (idx % d) as i32);
+        Rectangle::new([(c, p), (c + 1, p + 1)], diverging(v).filled())
+    }))?;
+
+    let mut curves = ChartBuilder::on(&bottom)
+        .caption("columns as functions of the position", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..t - 1, -1.1f32..1.1f32)?;
+    curves.configure_mesh().x_desc("position").y_desc("PE value").draw()?;
+    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
+    for (&col, color) in [0usize, 6, 12, 20].iter().zip(colors) {
+        let points: Vec<(i32, f32)> = (0..max_len).map(|p| (p as i32, table[p * d + col])).collect();
+        curves
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(format!("column {col} (sin, wavelength {:.1})", wavelength(col, d)))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    curves.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The period, in positions, of column `col`: `2 pi 10000^(2i/d)` with `i = col / 2`.
+fn wavelength(col: usize, d: usize) -> f64 {
+    2.0 * std::f64::consts::PI * 10000f64.powf(2.0 * (col / 2) as f64 / d as f64)
+}
+
+/// Trains the default sorting GPT, then plots and describes its attention on one held-out line.
+fn sort_attention_figure(path: &Path) -> Res {
+    let out_dir = std::env::temp_dir().join(format!("gradlab-guide-sort-{}", std::process::id()));
+    let cfg = TrainConfig { out_dir: out_dir.clone(), progress: false, ..TrainConfig::for_task(Task::Sort) };
+    let report = train(&cfg)?;
+    println!(
+        "sort: {} parameters, {} steps in {:.1} s, final val loss {:.4}, held-out exact match {:.1}%",
+        report.num_parameters,
+        cfg.max_iters,
+        report.elapsed_s,
+        report.evals.last().map_or(f64::NAN, |e| e.val_loss),
+        100.0 * report.accuracy().unwrap_or(f64::NAN)
+    );
+    let (model, _) = load_model(&out_dir)?;
+    model.set_training(false);
+
+    // A held-out prompt with six different digits, not already sorted, so that each answer
+    // position has exactly one right digit to look at.
+    let data = TaskData::new(Task::Sort, cfg.block_size)?;
+    let examples = data.held_out_examples(100, &mut tensor::rng_from_seed(cfg.seed));
+    let digits = examples
+        .into_iter()
+        .find(|d| {
+            let mut s = d.clone();
+            s.sort_unstable();
+            s.dedup();
+            s.len() == d.len() && s != *d
+        })
+        .ok_or("no held-out prompt with distinct digits")?;
+    let line = format!("{}{}", Task::Sort.prompt(&digits), Task::Sort.answer(&digits));
+    let ids = data.tokenizer.encode(&line)?;
+    let ids = &ids[..ids.len() - 1]; // the model's input: the line without its last character
+    let logits = no_grad(|| model.forward(ids, [1, ids.len()])).value(); // (1, T, vocab)
+    let predicted = logits.argmax(-1, false).to_vec();
+    let predicted: Vec<usize> = predicted.iter().map(|&p| p as usize).collect();
+    println!("line {line:?}; greedy next-token predictions {:?}", data.tokenizer.decode(&predicted));
+
+    let tokens: Vec<String> = ids.iter().map(|&i| data.tokenizer.decode(&[i])).collect();
+    let maps = model.attention_maps(); // per layer (1, h, T, T)
+    attention_heatmap(path, &maps, &tokens, &format!("sort GPT attention on the held-out line {line}"))?;
+
+    // For each answer-predicting query (from '>' on), the key with the largest weight.
+    let t = ids.len();
+    let first_answer_query = digits.len(); // the position of '>'
+    for (layer, map) in maps.iter().enumerate() {
+        for head in 0..map.shape()[1] {
+            let mut row = format!("layer {layer} head {head}:");
+            for q in first_answer_query..t {
+                let (best, w) = (0..t)
+                    .map(|k| (k, map.get(&[0, head, q, k])))
+                    .fold((0, -1.0f32), |a, b| if b.1 > a.1 { b } else { a });
+                row += &format!("  q{q}'{}'->k{best}'{}' {w:.2}", tokens[q], tokens[best]);
+            }
+            println!("{row}");
+        }
+    }
+    std::fs::remove_dir_all(&out_dir)?;
+    Ok(())
+}
+
+/// The tables chapter 8 shows.
+fn parameter_tables() {
+    let cpu =
+        GptConfig { vocab_size: 65, block_size: 64, n_layer: 4, n_head: 4, n_embd: 128, dropout: 0.0, bias: false };
+    let gpt = Gpt::<f32>::new(cpu, 0);
+    println!("GPT {cpu:?}\n{}", parameter_summary(&gpt.named_parameters()));
+    let small = TransformerConfig {
+        src_vocab: 13,
+        tgt_vocab: 13,
+        d_model: 32,
+        n_head: 4,
+        d_ff: 64,
+        n_encoder_layers: 2,
+        n_decoder_layers: 2,
+        max_len: 16,
+        dropout: 0.1,
+        tie_weights: false,
+        norm: NormPlacement::Post,
+    };
+    let model = Transformer::<f32>::new(small, 0);
+    println!("Transformer {small:?}\n{}", parameter_summary(&model.named_parameters()));
+}
+
+fn main() -> Res {
+    let img = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/guide/img");
+    std::fs::create_dir_all(&img)?;
+    parameter_tables();
+    let sinusoid = img.join("sinusoidal_table.svg");
+    sinusoidal_figure(&sinusoid, 64, 64)?;
+    println!("wrote {}", sinusoid.display());
+    let attention = img.join("sort_attention.svg");
+    sort_attention_figure(&attention)?;
+    println!("wrote {}", attention.display());
+    Ok(())
+}
