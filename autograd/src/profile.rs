@@ -339,6 +339,18 @@ pub(crate) fn op_end() {
     with_active(|s| s.lap(Instant::now(), GRAPH));
 }
 
+/// Closes the running lap (charged to the current context) and suspends lap timing while a
+/// timer of its own measures what follows; `None` when profiling is off or already suspended.
+fn suspend_laps() -> Option<Instant> {
+    with_active(|s| {
+        let now = Instant::now();
+        let ctx = s.context();
+        s.lap(now, ctx);
+        s.suspended += 1;
+        now
+    })
+}
+
 /// Times one backward pass: its closures by their ops' kinds, the rest as graph bookkeeping.
 /// Inactive (times nothing) when profiling is off or the pass runs inside another timer.
 pub(crate) struct BackwardTimer {
@@ -350,13 +362,7 @@ pub(crate) struct BackwardTimer {
 impl BackwardTimer {
     /// Starts timing a backward pass, closing the lap before it.
     pub(crate) fn begin() -> Self {
-        let start = with_active(|s| {
-            let now = Instant::now();
-            let ctx = s.context();
-            s.lap(now, ctx);
-            s.suspended += 1;
-            now
-        });
+        let start = suspend_laps();
         BackwardTimer {
             active: start.is_some(),
             start: start.unwrap_or_else(Instant::now),
@@ -410,13 +416,7 @@ pub(crate) struct DropTimer {
 impl DropTimer {
     /// Starts timing, closing the lap before it; inactive when nested in another timer.
     pub(crate) fn begin() -> Self {
-        let active = with_active(|s| {
-            let now = Instant::now();
-            let ctx = s.context();
-            s.lap(now, ctx);
-            s.suspended += 1;
-        })
-        .is_some();
+        let active = suspend_laps().is_some();
         DropTimer { active }
     }
 }

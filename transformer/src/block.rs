@@ -188,6 +188,26 @@ impl<T: Float> Module<T> for DecoderLayer<T> {
     }
 }
 
+/// The last step of a stack: its final layer norm, if it has one (pre-LN stacks do).
+fn final_norm<T: Float>(ln_f: &Option<LayerNorm<T>>, x: Var<T>) -> Var<T> {
+    match ln_f {
+        Some(ln) => ln.forward(&x),
+        None => x,
+    }
+}
+
+/// A stack's parameters: `layers.{i}.*` in order, then `ln_f.*`.
+fn stack_parameters<T: Float, L: Module<T>>(layers: &[L], ln_f: &Option<LayerNorm<T>>) -> Vec<(String, Var<T>)> {
+    let mut v = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        v.extend(prefixed(&format!("layers.{i}"), l.named_parameters()));
+    }
+    if let Some(ln) = ln_f {
+        v.extend(prefixed("ln_f", ln.named_parameters()));
+    }
+    v
+}
+
 /// A stack of encoder layers, with a final layer norm when pre-LN (whose last residual sum is
 /// otherwise unnormalised).
 pub struct Encoder<T: Float> {
@@ -212,23 +232,13 @@ impl<T: Float> Encoder<T> {
         for layer in &self.layers {
             x = layer.forward(&x, mask);
         }
-        match &self.ln_f {
-            Some(ln) => ln.forward(&x),
-            None => x,
-        }
+        final_norm(&self.ln_f, x)
     }
 }
 
 impl<T: Float> Module<T> for Encoder<T> {
     fn named_parameters(&self) -> Vec<(String, Var<T>)> {
-        let mut v = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            v.extend(prefixed(&format!("layers.{i}"), l.named_parameters()));
-        }
-        if let Some(ln) = &self.ln_f {
-            v.extend(prefixed("ln_f", ln.named_parameters()));
-        }
-        v
+        stack_parameters(&self.layers, &self.ln_f)
     }
 }
 
@@ -261,22 +271,12 @@ impl<T: Float> Decoder<T> {
         for layer in &self.layers {
             x = layer.forward(&x, memory, self_mask, memory_mask);
         }
-        match &self.ln_f {
-            Some(ln) => ln.forward(&x),
-            None => x,
-        }
+        final_norm(&self.ln_f, x)
     }
 }
 
 impl<T: Float> Module<T> for Decoder<T> {
     fn named_parameters(&self) -> Vec<(String, Var<T>)> {
-        let mut v = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            v.extend(prefixed(&format!("layers.{i}"), l.named_parameters()));
-        }
-        if let Some(ln) = &self.ln_f {
-            v.extend(prefixed("ln_f", ln.named_parameters()));
-        }
-        v
+        stack_parameters(&self.layers, &self.ln_f)
     }
 }

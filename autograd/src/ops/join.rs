@@ -15,7 +15,7 @@
 //! assert_eq!(back.value().to_vec(), x.value().to_vec());
 //! ```
 
-use tensor::{Float, Tensor, normalize_axis, op_panic};
+use tensor::{Float, Tensor, normalize_axis};
 
 use crate::var::Var;
 
@@ -107,19 +107,8 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn split(&self, split_size: usize, axis: isize) -> Vec<Var<T>> {
         let ax = normalize_axis("split", axis, self.ndim());
-        if split_size == 0 {
-            op_panic("split", format!("split_size must be positive (shape {:?}, axis {ax})", self.shape()));
-        }
-        let n = self.shape()[ax];
-        if n == 0 {
-            return vec![self.clone()];
-        }
-        let mut pieces = Vec::with_capacity(n.div_ceil(split_size));
-        // A loop, not an iterator chain: `#[track_caller]` does not reach into closures.
-        for start in (0..n).step_by(split_size) {
-            pieces.push(self.narrow(ax as isize, start, split_size.min(n - start)));
-        }
-        pieces
+        let pieces = self.value_ref().split(split_size, axis);
+        self.narrows_like(ax, &pieces)
     }
 
     /// Consecutive pieces with the given `sizes` along `axis`, which must add up to its size, as
@@ -131,24 +120,8 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn split_sizes(&self, sizes: &[usize], axis: isize) -> Vec<Var<T>> {
         let ax = normalize_axis("split_sizes", axis, self.ndim());
-        let total: usize = sizes.iter().sum();
-        if total != self.shape()[ax] {
-            op_panic(
-                "split_sizes",
-                format!(
-                    "sizes {sizes:?} add up to {total}, but axis {ax} has size {} (shape {:?})",
-                    self.shape()[ax],
-                    self.shape()
-                ),
-            );
-        }
-        let mut pieces = Vec::with_capacity(sizes.len());
-        let mut start = 0;
-        for &len in sizes {
-            pieces.push(self.narrow(ax as isize, start, len));
-            start += len;
-        }
-        pieces
+        let pieces = self.value_ref().split_sizes(sizes, axis);
+        self.narrows_like(ax, &pieces)
     }
 
     /// At most `chunks` nearly equal pieces along `axis`, as `torch.chunk`: pieces of
@@ -168,13 +141,23 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn chunk(&self, chunks: usize, axis: isize) -> Vec<Var<T>> {
         let ax = normalize_axis("chunk", axis, self.ndim());
-        if chunks == 0 {
-            op_panic("chunk", format!("chunks must be positive (shape {:?}, axis {ax})", self.shape()));
-        }
-        let n = self.shape()[ax];
-        if n == 0 {
-            return vec![self.clone(); chunks];
-        }
-        self.split(n.div_ceil(chunks), ax as isize)
+        let pieces = self.value_ref().chunk(chunks, axis);
+        self.narrows_like(ax, &pieces)
+    }
+
+    /// One [`Var::narrow`] per piece of this variable's value, with the pieces' lengths along
+    /// `ax`: the tensor crate decides how split/chunk cut an axis (and validates the request),
+    /// this only makes the cut differentiable.
+    fn narrows_like(&self, ax: usize, pieces: &[Tensor<T>]) -> Vec<Var<T>> {
+        let mut start = 0;
+        pieces
+            .iter()
+            .map(|p| {
+                let len = p.shape()[ax];
+                let v = self.narrow(ax as isize, start, len);
+                start += len;
+                v
+            })
+            .collect()
     }
 }
