@@ -21,16 +21,19 @@
 
 mod element;
 mod error;
+mod fast_exp;
 mod layout;
 mod map;
 mod random;
 mod tensor;
 mod view;
 
+mod attention;
 mod binary;
 mod compare;
 mod display;
 mod index;
+mod layer_norm;
 mod matmul;
 mod ops_traits;
 mod reduce;
@@ -40,6 +43,7 @@ mod unary;
 pub use compare::assert_allclose;
 pub use element::Float;
 pub use error::{ShapeError, op_panic};
+pub use layer_norm::LayerNormStats;
 pub use layout::{Layout, broadcast_shape, contiguous_strides, for_each_offsets, normalize_axes, normalize_axis};
 pub use random::{TensorRng, rng_from_seed, standard_normal};
 pub use tensor::Tensor;

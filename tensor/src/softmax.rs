@@ -195,9 +195,31 @@ fn row_max<T: Float>(x: &[T]) -> T {
     m
 }
 
-/// `sum_j exp(x_j - shift)`, summed in order.
+/// Elements per pass of the exp kernels' stack scratch.
+const EXP_BLOCK: usize = 64;
+
+/// `sum_j exp(x_j - shift)`, summed in order; the exponentials are taken [`EXP_BLOCK`] at a time
+/// by the vectorised [`Float::exp_in_place`].
 fn sum_exp<T: Float>(x: &[T], shift: T) -> T {
-    x.iter().fold(T::ZERO, |s, &v| s + (v - shift).exp())
+    let mut buf = [T::ZERO; EXP_BLOCK];
+    let mut s = T::ZERO;
+    for c in x.chunks(EXP_BLOCK) {
+        let b = &mut buf[..c.len()];
+        shifted_exp(c, shift, b);
+        for &e in b.iter() {
+            s += e;
+        }
+    }
+    s
+}
+
+/// `y_j = exp(x_j - shift)`.
+#[inline]
+fn shifted_exp<T: Float>(x: &[T], shift: T, y: &mut [T]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = xi - shift;
+    }
+    T::exp_in_place(y);
 }
 
 /// The shift logsumexp uses: the maximum, or 0 when the maximum is infinite, so that an all `-inf`
@@ -208,10 +230,26 @@ fn lse_shift<T: Float>(m: T) -> T {
 
 fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
     let m = row_max(x);
+    shifted_exp(x, m, y);
     let mut s = T::ZERO;
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi = (xi - m).exp();
-        s += *yi;
+    for &yi in y.iter() {
+        s += yi;
+    }
+    for yi in y.iter_mut() {
+        *yi /= s;
+    }
+}
+
+/// [`softmax_row`] with the output in place of the input: the same operations, so the same bits.
+pub(crate) fn softmax_row_in_place<T: Float>(y: &mut [T]) {
+    let m = row_max(y);
+    for yi in y.iter_mut() {
+        *yi -= m;
+    }
+    T::exp_in_place(y);
+    let mut s = T::ZERO;
+    for &yi in y.iter() {
+        s += yi;
     }
     for yi in y.iter_mut() {
         *yi /= s;
@@ -244,9 +282,17 @@ fn block_max<T: Float>(x: &[T], inner: usize, m: &mut [T]) {
 /// Column-wise `sum_r exp(x[r, j] - shift[j])` into `s`.
 fn block_sum_exp<T: Float>(x: &[T], inner: usize, shift: &[T], s: &mut [T]) {
     s.fill(T::ZERO);
+    let mut buf = [T::ZERO; EXP_BLOCK];
     for row in x.chunks_exact(inner) {
-        for ((sj, &v), &c) in s.iter_mut().zip(row).zip(shift) {
-            *sj += (v - c).exp();
+        for ((sc, xc), cc) in s.chunks_mut(EXP_BLOCK).zip(row.chunks(EXP_BLOCK)).zip(shift.chunks(EXP_BLOCK)) {
+            let b = &mut buf[..xc.len()];
+            for ((bi, &v), &c) in b.iter_mut().zip(xc).zip(cc) {
+                *bi = v - c;
+            }
+            T::exp_in_place(b);
+            for (sj, &e) in sc.iter_mut().zip(b.iter()) {
+                *sj += e;
+            }
         }
     }
 }
@@ -255,9 +301,12 @@ fn softmax_block<T: Float>(x: &[T], y: &mut [T], inner: usize, m: &mut [T], s: &
     block_max(x, inner, m);
     s.fill(T::ZERO);
     for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
-        for (((yj, &xj), &mj), sj) in yr.iter_mut().zip(xr).zip(m.iter()).zip(s.iter_mut()) {
-            *yj = (xj - mj).exp();
-            *sj += *yj;
+        for ((yj, &xj), &mj) in yr.iter_mut().zip(xr).zip(m.iter()) {
+            *yj = xj - mj;
+        }
+        T::exp_in_place(yr);
+        for (sj, &yj) in s.iter_mut().zip(yr.iter()) {
+            *sj += yj;
         }
     }
     for yr in y.chunks_exact_mut(inner) {
@@ -323,7 +372,8 @@ mod tests {
     /// softmax of one lane with the original in-order loops.
     fn softmax_ref(x: &[f32]) -> Vec<f32> {
         let m = fold_max(x);
-        let e: Vec<f32> = x.iter().map(|&v| (v - m).exp()).collect();
+        let mut e: Vec<f32> = x.iter().map(|&v| v - m).collect();
+        f32::exp_in_place(&mut e);
         let s = e.iter().fold(0.0f32, |s, &v| s + v);
         e.iter().map(|&v| v / s).collect()
     }

@@ -324,24 +324,38 @@ unsafe fn gelu_erf_backward_avx2<T: Float>(x: &[T], g: &[T], out: &mut [MaybeUni
     gelu_erf_backward_body(x, g, out)
 }
 
-/// Per block: erf of every `x * (1/sqrt 2)` in a vectorised pass into a scratch row, then the scalar
-/// pass that calls `exp` (and `Float::erf` for the elements outside [`NearErf`]'s range).
+/// Per block of 64: erf of every `x * (1/sqrt 2)` and `exp(-x^2 / 2)` in vectorised passes (the
+/// latter by [`Float::exp_in_place`]), the combination `g (cdf + x pdf)` in a third; then, only if
+/// the block had any, the elements outside [`NearErf`]'s range again with `Float::erf`.
 #[inline(always)]
 fn gelu_erf_backward_body<T: Float>(x: &[T], g: &[T], out: &mut [MaybeUninit<T>]) {
     let (inv_sqrt2, inv_sqrt_2pi, half) =
         (T::from_f64(std::f64::consts::FRAC_1_SQRT_2), T::from_f64(INV_SQRT_2PI), T::from_f64(0.5));
     let erf = NearErf::<T>::new();
-    let mut e = [T::ZERO; 64];
+    let (mut e, mut ex) = ([T::ZERO; 64], [T::ZERO; 64]);
     for ((out, x), g) in out.chunks_mut(64).zip(x.chunks(64)).zip(g.chunks(64)) {
-        for (e, &v) in e.iter_mut().zip(x) {
+        let (e, ex) = (&mut e[..x.len()], &mut ex[..x.len()]);
+        for ((e, ex), &v) in e.iter_mut().zip(ex.iter_mut()).zip(x) {
             *e = erf.eval(v * inv_sqrt2);
+            *ex = -(half * v * v);
         }
-        for (((o, &v), &g), &e) in out.iter_mut().zip(x).zip(g).zip(&e) {
-            let u = v * inv_sqrt2;
-            let e = if erf.covers(u) { e } else { u.erf() };
+        T::exp_in_place(ex);
+        let mut outside = false;
+        for ((((o, &v), &g), &e), &ex) in out.iter_mut().zip(x).zip(g).zip(e.iter()).zip(ex.iter()) {
+            outside |= !erf.covers(v * inv_sqrt2);
             let cdf = half * (T::ONE + e);
-            let pdf = inv_sqrt_2pi * (-(half * v * v)).exp();
+            let pdf = inv_sqrt_2pi * ex;
             o.write(g * (cdf + v * pdf));
+        }
+        if outside {
+            for ((((o, &v), &g), &ex), _) in out.iter_mut().zip(x).zip(g).zip(ex.iter()).zip(e.iter()) {
+                let u = v * inv_sqrt2;
+                if !erf.covers(u) {
+                    let cdf = half * (T::ONE + u.erf());
+                    let pdf = inv_sqrt_2pi * ex;
+                    o.write(g * (cdf + v * pdf));
+                }
+            }
         }
     }
 }
@@ -569,7 +583,10 @@ mod tests {
             let base: Vec<T> = base.iter().map(|b| unsafe { b.assume_init() }).collect();
             for (((&x, &g), &got), &b) in x.to_vec().iter().zip(&g.to_vec()).zip(&got).zip(&base) {
                 let cdf = half * (T::ONE + (x * inv_sqrt2).erf());
-                let pdf = inv_sqrt_2pi * (-(half * x * x)).exp();
+                // The crate's exp (vectorised for f32), one element at a time.
+                let mut ex = [-(half * x * x)];
+                T::exp_in_place(&mut ex);
+                let pdf = inv_sqrt_2pi * ex[0];
                 let want = g * (cdf + x * pdf);
                 let same = |v: T| v.to_f64().to_bits() == want.to_f64().to_bits() || (v.is_nan() && want.is_nan());
                 assert!(same(got) && same(b), "x = {x}: {got:e} / {b:e}, want {want:e}");

@@ -1,0 +1,440 @@
+//! Fused scaled dot-product attention: `softmax(Q K^T * scale, masked) V` and its backward, one
+//! `(Tq, Tk)` score matrix at a time.
+//!
+//! Composed from primitives, attention is a batched matmul, a scale, a masked fill, a softmax and
+//! a second batched matmul: five full `(..., Tq, Tk)` tensors written and read back, plus a copy
+//! to merge the heads. Here each `(batch, head)` item runs start to finish while its scores are
+//! in cache: one GEMM into a scratch row block, the mask and the softmax in place, one GEMM into
+//! the output. The only `(..., Tq, Tk)` tensor kept is the softmax output, which the backward
+//! needs (and which the attention plots show).
+//!
+//! Inputs are taken with their strides (the heads of a `(B, T, h, d)` projection, permuted to
+//! `(B, h, T, d)`, are read in place), and outputs are laid out in the same axis order as the
+//! matching input: the result for permuted heads is itself a permuted view over a `(B, T, h, d)`
+//! buffer, so merging the heads afterwards is a view, not a copy.
+//!
+//! Items run in parallel on rayon, each computed entirely by one thread, so results do not depend
+//! on the number of threads. The autograd op (`Var::attention`) checks this kernel against
+//! its composition from primitives, in value and gradient.
+
+use rayon::prelude::*;
+
+use crate::error::op_panic;
+use crate::layout::{Layout, broadcast_shape};
+use crate::softmax::softmax_row_in_place;
+use crate::{Float, Tensor};
+
+/// A raw pointer that rayon tasks may share: each task writes only its own item's elements.
+#[derive(Clone, Copy)]
+struct SharedMut<T>(*mut T);
+// SAFETY: the tasks given a `SharedMut` write disjoint elements (one `(batch, head)` item each).
+unsafe impl<T: Send> Send for SharedMut<T> {}
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the raw field).
+    fn at(self, offset: usize) -> *mut T {
+        // SAFETY: callers pass offsets inside the buffer this pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// One operand seen as a batch of matrices: the storage offset of each item and the strides of
+/// its two matrix axes.
+struct Items {
+    offsets: Vec<usize>,
+    rows: isize,
+    cols: isize,
+}
+
+impl Items {
+    fn of(layout: &Layout) -> Items {
+        let nd = layout.ndim();
+        let (shape, strides) = (layout.shape(), layout.strides());
+        let lead = &shape[..nd - 2];
+        let mut offsets = Vec::with_capacity(lead.iter().product());
+        let mut index = vec![0usize; lead.len()];
+        'outer: loop {
+            offsets.push(layout.offset() + index.iter().zip(strides).map(|(i, s)| i * s).sum::<usize>());
+            for a in (0..lead.len()).rev() {
+                index[a] += 1;
+                if index[a] < lead[a] {
+                    continue 'outer;
+                }
+                index[a] = 0;
+            }
+            break;
+        }
+        Items { offsets, rows: strides[nd - 2] as isize, cols: strides[nd - 1] as isize }
+    }
+}
+
+/// A dense layout of `shape` whose axes are ordered in memory as `like`'s are (largest stride
+/// first; ties keep the axis order), as PyTorch's `empty_like` preserves a permuted input's
+/// format. For a contiguous `like` it is the contiguous layout.
+fn dense_like(shape: &[usize], like: &Layout) -> Layout {
+    let mut order: Vec<usize> = (0..shape.len()).collect();
+    order.sort_by(|&a, &b| like.strides()[b].cmp(&like.strides()[a]).then(a.cmp(&b)));
+    let mut strides = vec![0; shape.len()];
+    let mut step = 1;
+    for &a in order.iter().rev() {
+        strides[a] = step;
+        step *= shape[a];
+    }
+    Layout::new(shape.to_vec(), strides, 0)
+}
+
+/// Shapes of an attention call: `(lead, tq, tk, dh, dv)`, or a panic naming the op and shapes.
+#[track_caller]
+fn attention_dims<T: Float>(op: &str, q: &Tensor<T>, k: &Tensor<T>, v: &Tensor<T>) -> (Vec<usize>, [usize; 4]) {
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    let nd = qs.len();
+    let fits = nd >= 2
+        && ks.len() == nd
+        && vs.len() == nd
+        && qs[..nd - 2] == ks[..nd - 2]
+        && qs[..nd - 2] == vs[..nd - 2]
+        && qs[nd - 1] == ks[nd - 1]
+        && ks[nd - 2] == vs[nd - 2];
+    if !fits {
+        op_panic(
+            op,
+            format!(
+                "needs q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv) with the same leading axes; got q {qs:?}, k {ks:?}, v {vs:?}"
+            ),
+        );
+    }
+    (qs[..nd - 2].to_vec(), [qs[nd - 2], ks[nd - 2], qs[nd - 1], vs[nd - 1]])
+}
+
+/// A zeroed buffer for a tensor of `shape` laid out like `like` (see [`dense_like`]).
+fn alloc_like<T: Float>(shape: &[usize], like: &Layout) -> (Vec<T>, Layout) {
+    let layout = dense_like(shape, like);
+    (vec![T::ZERO; layout.numel()], layout)
+}
+
+impl<T: Float> Tensor<T> {
+    /// Fused scaled dot-product attention: `softmax(q k^T * scale + mask) v`, returning the output
+    /// `(..., Tq, dv)` and the attention weights `(..., Tq, Tk)` (the softmax, which the backward
+    /// needs). `q: (..., Tq, d)`, `k: (..., Tk, d)`, `v: (..., Tk, dv)` share their leading axes;
+    /// `mask` (1 = blocked, 0 = allowed) broadcasts to `(..., Tq, Tk)`. A fully blocked row gives
+    /// NaN weights, as the composed `softmax` of an all `-inf` row does.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let q = Tensor::<f64>::from_vec(vec![1.0, 0.0, 0.0, 1.0], &[2, 2]);
+    /// let v = Tensor::<f64>::from_vec(vec![10.0, 20.0], &[2, 1]);
+    /// let causal = Tensor::<f64>::from_vec(vec![0.0, 1.0, 0.0, 0.0], &[2, 2]);
+    /// let (out, w) = Tensor::attention(&q, &q, &v, Some(&causal), 1.0);
+    /// assert_eq!(w.to_vec()[..2], [1.0, 0.0]); // the first query sees only the first key
+    /// assert_eq!(out.to_vec()[0], 10.0);
+    /// ```
+    #[track_caller]
+    pub fn attention(
+        q: &Tensor<T>,
+        k: &Tensor<T>,
+        v: &Tensor<T>,
+        mask: Option<&Tensor<T>>,
+        scale: T,
+    ) -> (Tensor<T>, Tensor<T>) {
+        let (lead, [tq, tk, _, dv]) = attention_dims("attention", q, k, v);
+        let mut score_shape = lead.clone();
+        score_shape.extend([tq, tk]);
+        let mask = mask.map(|m| {
+            if broadcast_shape(&score_shape, m.shape()).as_deref() != Some(&score_shape[..]) {
+                op_panic(
+                    "attention",
+                    format!("mask of shape {:?} does not broadcast to the scores' shape {score_shape:?}", m.shape()),
+                );
+            }
+            (m, m.layout().broadcast_to(&score_shape))
+        });
+        let mut out_shape = lead.clone();
+        out_shape.extend([tq, dv]);
+        let (mut out, out_layout) = alloc_like::<T>(&out_shape, q.layout());
+        let mut weights = vec![T::ZERO; score_shape.iter().product()];
+        let (iq, ik, iv, io) =
+            (Items::of(q.layout()), Items::of(k.layout()), Items::of(v.layout()), Items::of(&out_layout));
+        let im = mask.as_ref().map(|(_, l)| Items::of(l));
+        let (qp, kp, vp) = (&q.storage()[..], &k.storage()[..], &v.storage()[..]);
+        let op = SharedMut(out.as_mut_ptr());
+        let dh = q.shape()[q.ndim() - 1];
+        let item = |n: usize, w: &mut [T]| {
+            // SAFETY: every offset and stride comes from the operands' own layouts, which address
+            // their storage; each item writes only its own rows of `out` (distinct per item).
+            unsafe {
+                // w = scale * q_n k_n^T  (Tq, Tk)
+                T::gemm(
+                    tq,
+                    dh,
+                    tk,
+                    scale,
+                    qp.as_ptr().add(iq.offsets[n]),
+                    iq.rows,
+                    iq.cols,
+                    kp.as_ptr().add(ik.offsets[n]),
+                    ik.cols,
+                    ik.rows,
+                    T::ZERO,
+                    w.as_mut_ptr(),
+                    tk as isize,
+                    1,
+                );
+            }
+            if let (Some((m, _)), Some(im)) = (&mask, &im) {
+                let ms = &m.storage()[..];
+                for (i, row) in w.chunks_exact_mut(tk).enumerate() {
+                    let base = im.offsets[n] as isize + i as isize * im.rows;
+                    for (j, s) in row.iter_mut().enumerate() {
+                        if ms[(base + j as isize * im.cols) as usize] != T::ZERO {
+                            *s = T::NEG_INFINITY;
+                        }
+                    }
+                }
+            }
+            for row in w.chunks_exact_mut(tk) {
+                softmax_row_in_place(row);
+            }
+            // SAFETY: as above; `op` addresses `out`, whose item `n` no other task writes.
+            unsafe {
+                // out_n = w v_n  (Tq, dv)
+                T::gemm(
+                    tq,
+                    tk,
+                    dv,
+                    T::ONE,
+                    w.as_ptr(),
+                    tk as isize,
+                    1,
+                    vp.as_ptr().add(iv.offsets[n]),
+                    iv.rows,
+                    iv.cols,
+                    T::ZERO,
+                    op.at(io.offsets[n]),
+                    io.rows,
+                    io.cols,
+                );
+            }
+        };
+        if tq * tk > 0 {
+            weights.par_chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
+        }
+        let out = Tensor::from_storage(std::sync::Arc::new(out), out_layout);
+        (out, Tensor::from_vec(weights, &score_shape))
+    }
+
+    /// The backward of [`Tensor::attention`]: given the saved `weights` (the softmax `P`) and the
+    /// gradient `g` of the output, returns `(dq, dk, dv)`, each laid out like its input.
+    ///
+    /// ```text
+    /// dV = P^T g        dP = g V^T        dS = P * (dP - rowsum(dP * P)) * scale
+    /// dQ = dS K         dK = dS^T Q
+    /// ```
+    ///
+    /// A blocked position has `P = 0`, so its score gets no gradient, as through a masked fill.
+    #[track_caller]
+    pub fn attention_backward(
+        q: &Tensor<T>,
+        k: &Tensor<T>,
+        v: &Tensor<T>,
+        weights: &Tensor<T>,
+        g: &Tensor<T>,
+        scale: T,
+    ) -> (Tensor<T>, Tensor<T>, Tensor<T>) {
+        check_backward_shapes("attention_backward", q, k, v, weights, g);
+        let (mut dq, lq) = alloc_like::<T>(q.shape(), q.layout());
+        let (mut dk, lk) = alloc_like::<T>(k.shape(), k.layout());
+        let (mut dvv, lv) = alloc_like::<T>(v.shape(), v.layout());
+        let dst = [
+            (SharedMut(dq.as_mut_ptr()), Items::of(&lq)),
+            (SharedMut(dk.as_mut_ptr()), Items::of(&lk)),
+            (SharedMut(dvv.as_mut_ptr()), Items::of(&lv)),
+        ];
+        backward_kernel(q, k, v, weights, g, scale, &dst);
+        let wrap = |data: Vec<T>, layout: Layout| Tensor::from_storage(std::sync::Arc::new(data), layout);
+        (wrap(dq, lq), wrap(dk, lk), wrap(dvv, lv))
+    }
+
+    /// The backward of [`Tensor::attention`] when `q`, `k` and `v` are views of one `packed`
+    /// tensor (a self-attention layer's stacked projection `(B, T, 3 d)`): the three gradients are
+    /// written straight into one gradient of `packed`'s shape, each where its input sits, with
+    /// zeros wherever none of the three reads. No per-input buffers, no padding, no adds.
+    ///
+    /// # Panics
+    /// If `packed` is not a contiguous tensor starting at its storage's first element, or `q`,
+    /// `k`, `v` are not views of its storage (or do not fit each other, as in
+    /// [`Tensor::attention_backward`]).
+    #[track_caller]
+    pub fn attention_backward_packed(
+        packed: &Tensor<T>,
+        q: &Tensor<T>,
+        k: &Tensor<T>,
+        v: &Tensor<T>,
+        weights: &Tensor<T>,
+        g: &Tensor<T>,
+        scale: T,
+    ) -> Tensor<T> {
+        let whole = packed.is_contiguous() && packed.layout().offset() == 0 && packed.storage().len() == packed.numel();
+        if !whole || ![q, k, v].iter().all(|t| t.shares_storage_with(packed)) {
+            op_panic(
+                "attention_backward_packed",
+                format!(
+                    "q {:?}, k {:?}, v {:?} must be views of the contiguous packed tensor {:?}",
+                    q.shape(),
+                    k.shape(),
+                    v.shape(),
+                    packed.shape()
+                ),
+            );
+        }
+        check_backward_shapes("attention_backward_packed", q, k, v, weights, g);
+        let mut d = vec![T::ZERO; packed.numel()];
+        let ptr = SharedMut(d.as_mut_ptr());
+        // The inputs' own layouts address the gradient buffer exactly as they address `packed`.
+        let dst = [(ptr, Items::of(q.layout())), (ptr, Items::of(k.layout())), (ptr, Items::of(v.layout()))];
+        backward_kernel(q, k, v, weights, g, scale, &dst);
+        Tensor::from_vec(d, packed.shape())
+    }
+}
+
+/// The shape checks of both backwards.
+#[track_caller]
+fn check_backward_shapes<T: Float>(
+    op: &str,
+    q: &Tensor<T>,
+    k: &Tensor<T>,
+    v: &Tensor<T>,
+    weights: &Tensor<T>,
+    g: &Tensor<T>,
+) {
+    let (lead, [tq, tk, _, dv]) = attention_dims(op, q, k, v);
+    let mut score_shape = lead.clone();
+    score_shape.extend([tq, tk]);
+    let mut out_shape = lead;
+    out_shape.extend([tq, dv]);
+    if weights.shape() != score_shape || g.shape() != out_shape {
+        op_panic(
+            op,
+            format!(
+                "weights {:?} and output gradient {:?} do not fit q {:?}, k {:?}, v {:?}",
+                weights.shape(),
+                g.shape(),
+                q.shape(),
+                k.shape(),
+                v.shape()
+            ),
+        );
+    }
+}
+
+/// The backward of every `(batch, head)` item, in parallel, writing `dq`, `dk`, `dv` through
+/// `dst` (a buffer and the item offsets and strides to write at, for each of the three).
+fn backward_kernel<T: Float>(
+    q: &Tensor<T>,
+    k: &Tensor<T>,
+    v: &Tensor<T>,
+    weights: &Tensor<T>,
+    g: &Tensor<T>,
+    scale: T,
+    dst: &[(SharedMut<T>, Items); 3],
+) {
+    let nd = q.ndim();
+    let (tq, tk, dh, dv) = (q.shape()[nd - 2], k.shape()[nd - 2], q.shape()[nd - 1], v.shape()[nd - 1]);
+    let p = weights.contiguous();
+    let ps = p.as_slice().expect("contiguous");
+    let (iq, ik, iv, ig) = (Items::of(q.layout()), Items::of(k.layout()), Items::of(v.layout()), Items::of(g.layout()));
+    let [(dqp, idq), (dkp, idk), (dvp, idv)] = dst;
+    let (dqp, dkp, dvp) = (*dqp, *dkp, *dvp);
+    let (qp, kp, vp, gp) = (&q.storage()[..], &k.storage()[..], &v.storage()[..], &g.storage()[..]);
+    let item = |n: usize, pn: &[T]| {
+        let mut ds = vec![T::ZERO; tq * tk];
+        // SAFETY: offsets and strides come from the operands' layouts; item `n` of each gradient
+        // is written by this task only, and the three gradients do not overlap.
+        unsafe {
+            // dV_n = P_n^T g_n  (Tk, dv)
+            T::gemm(
+                tk,
+                tq,
+                dv,
+                T::ONE,
+                pn.as_ptr(),
+                1,
+                tk as isize,
+                gp.as_ptr().add(ig.offsets[n]),
+                ig.rows,
+                ig.cols,
+                T::ZERO,
+                dvp.at(idv.offsets[n]),
+                idv.rows,
+                idv.cols,
+            );
+            // dP_n = g_n V_n^T  (Tq, Tk)
+            T::gemm(
+                tq,
+                dv,
+                tk,
+                T::ONE,
+                gp.as_ptr().add(ig.offsets[n]),
+                ig.rows,
+                ig.cols,
+                vp.as_ptr().add(iv.offsets[n]),
+                iv.cols,
+                iv.rows,
+                T::ZERO,
+                ds.as_mut_ptr(),
+                tk as isize,
+                1,
+            );
+        }
+        // dS = P * (dP - sum(dP * P)) * scale, row by row (the softmax backward, then the scale).
+        for (d, pr) in ds.chunks_exact_mut(tk).zip(pn.chunks_exact(tk)) {
+            let mut dot = T::ZERO;
+            for (&a, &b) in d.iter().zip(pr) {
+                dot += a * b;
+            }
+            for (a, &b) in d.iter_mut().zip(pr) {
+                *a = b * (*a - dot) * scale;
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            // dQ_n = dS K_n  (Tq, dh)
+            T::gemm(
+                tq,
+                tk,
+                dh,
+                T::ONE,
+                ds.as_ptr(),
+                tk as isize,
+                1,
+                kp.as_ptr().add(ik.offsets[n]),
+                ik.rows,
+                ik.cols,
+                T::ZERO,
+                dqp.at(idq.offsets[n]),
+                idq.rows,
+                idq.cols,
+            );
+            // dK_n = dS^T Q_n  (Tk, dh)
+            T::gemm(
+                tk,
+                tq,
+                dh,
+                T::ONE,
+                ds.as_ptr(),
+                1,
+                tk as isize,
+                qp.as_ptr().add(iq.offsets[n]),
+                iq.rows,
+                iq.cols,
+                T::ZERO,
+                dkp.at(idk.offsets[n]),
+                idk.rows,
+                idk.cols,
+            );
+        }
+    };
+    if tq * tk > 0 {
+        ps.par_chunks(tq * tk).enumerate().for_each(|(n, pn)| item(n, pn));
+    }
+}
