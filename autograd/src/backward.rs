@@ -48,6 +48,11 @@ impl<T: Float> Gradients<T> {
         self.map.get(&id)
     }
 
+    /// Mutable access to the gradient of `var` (for in-place scaling such as clipping).
+    pub fn get_mut(&mut self, var: &Var<T>) -> Option<&mut Tensor<T>> {
+        self.map.get_mut(&var.id())
+    }
+
     /// Sets the gradient of `var`, replacing any earlier one.
     pub fn insert(&mut self, var: &Var<T>, grad: Tensor<T>) {
         self.map.insert(var.id(), grad);
@@ -78,8 +83,15 @@ impl<T: Float> Gradients<T> {
     /// Multiplies every gradient by `factor` (e.g. 1 / number of micro-batches, or clipping).
     pub fn scale(&mut self, factor: T) {
         for g in self.map.values_mut() {
-            *g = g.mul_scalar(factor);
+            scale_in_place(g, factor);
         }
+    }
+}
+
+/// `g *= factor`, in place when `g` owns its storage (a gradient store's usually does).
+pub(crate) fn scale_in_place<T: Float>(g: &mut Tensor<T>, factor: T) {
+    for x in g.data_mut() {
+        *x *= factor;
     }
 }
 
@@ -87,7 +99,17 @@ impl<T: Float> Gradients<T> {
 /// receives the sum of its gradients.
 fn add_into<T: Float>(map: &mut HashMap<NodeId, Tensor<T>>, id: NodeId, g: Tensor<T>) {
     match map.get_mut(&id) {
-        Some(acc) => *acc = acc.add(&g),
+        Some(acc) => {
+            if acc.shape() == g.shape() {
+                // In place: `data_mut` copies first only if `acc` shares its storage.
+                let gs = g.contiguous();
+                for (a, &b) in acc.data_mut().iter_mut().zip(gs.as_slice().expect("contiguous")) {
+                    *a += b;
+                }
+            } else {
+                *acc = acc.add(&g);
+            }
+        }
         None => {
             map.insert(id, g);
         }

@@ -1,6 +1,6 @@
-//! The softmax family and cross-entropy written with other `Var` ops only: the readable reference
-//! for the fused ops ([`Var::softmax`], [`Var::log_softmax`], [`Var::logsumexp`],
-//! [`Var::cross_entropy`]).
+//! The softmax family, cross-entropy, attention and layer norm written with other `Var` ops only: the
+//! readable reference for the fused ops ([`Var::softmax`], [`Var::log_softmax`],
+//! [`Var::logsumexp`], [`Var::cross_entropy`], [`Var::attention`], [`Var::layer_norm`]).
 //!
 //! Nothing here has a hand-written backward: the gradients come from chaining the backwards of
 //! `sub`, `exp`, `sum`, `log`, `div`, `index_select`, `mul` and `mean`. The tests check that the
@@ -74,4 +74,34 @@ pub fn cross_entropy<T: Float>(logits: &Var<T>, targets: &[usize], ignore_index:
     let one_hot = Var::constant(Tensor::from_vec(one_hot, &[kept.len(), c])); // (n_valid, C)
     let picked = log_probs.index_select(0, &kept).mul(&one_hot).sum(&[-1], false); // (n_valid)
     picked.mean_all().neg() // no kept rows: the mean of nothing is NaN, as the fused op
+}
+
+/// Scaled dot-product attention from primitives: `softmax(q k^T / sqrt(d) + mask) v`, with the
+/// same shapes and mask convention (1 = blocked) as [`Var::attention`]. Returns the output and the
+/// weights, both differentiable.
+#[track_caller]
+pub fn attention<T: Float>(q: &Var<T>, k: &Var<T>, v: &Var<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Var<T>) {
+    let d = *q.shape().last().expect("attention: q has at least two axes");
+    let scale = T::ONE / T::from_usize(d).sqrt();
+    let mut scores = q.matmul(&k.mt()).mul_scalar(scale); // (..., Tq, Tk)
+    if let Some(m) = mask {
+        scores = scores.masked_fill(m, T::NEG_INFINITY);
+    }
+    let weights = scores.softmax(-1);
+    (weights.matmul(v), weights) // (..., Tq, dv)
+}
+
+/// Layer norm over the last axis from primitives: `(x - mean) / sqrt(var + eps) * weight + bias`,
+/// the biased variance, `eps` inside the square root; same shapes as [`Var::layer_norm`].
+#[track_caller]
+pub fn layer_norm<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, eps: f64) -> Var<T> {
+    let mean = x.mean(&[-1], true); // (..., 1)
+    let centered = x.sub(&mean); // (..., d)
+    let var = x.var(&[-1], true, false); // (..., 1), biased
+    let inv_std = var.add_scalar(T::from_f64(eps)).rsqrt(); // (..., 1)
+    let y = centered.mul(&inv_std).mul(weight);
+    match bias {
+        Some(b) => y.add(b),
+        None => y,
+    }
 }

@@ -14,7 +14,8 @@
 //! - **Op names, outside any scope.** Ops compute their value first and then enter the graph
 //!   through [`Var::from_op`](crate::Var::from_op), so the time since the previous hook is the
 //!   op's kernel (plus the glue code around it); it is charged by the op's name: `matmul` to
-//!   matmul, `softmax`/`log_softmax`/`logsumexp` to softmax, `index_select` to embedding,
+//!   matmul, `softmax`/`log_softmax`/`logsumexp` to softmax, `attention` to attention,
+//!   `layer_norm` to layer norm, `index_select` to embedding,
 //!   `cross_entropy` to loss, everything else to elementwise (see [`kind_of_op`]).
 //! - **The engine's own work.** Recording a node (cloning input handles, boxing the closure),
 //!   and in backward everything but the closures (topological sort, hash-map updates, the adds
@@ -76,6 +77,8 @@ pub fn kind_of_op(name: &str) -> &'static str {
     match name {
         "matmul" => MATMUL,
         "softmax" | "log_softmax" | "logsumexp" => SOFTMAX,
+        "attention" => ATTENTION,
+        "layer_norm" => LAYER_NORM,
         "index_select" => EMBEDDING,
         "cross_entropy" => LOSS,
         _ => ELEMENTWISE,

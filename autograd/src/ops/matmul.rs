@@ -1,6 +1,6 @@
 //! Matrix product, 2-D and batched with broadcast batch dimensions.
 
-use tensor::{Float, op_panic};
+use tensor::{Float, Tensor, op_panic};
 
 use crate::var::Var;
 
@@ -10,6 +10,10 @@ impl<T: Float> Var<T> {
     ///
     /// Backward: `dA = g @ B^T`, `dB = A^T @ g`, each summed over the batch dimensions that were
     /// broadcast. The transposes are views (`mt`), handed to the GEMM as strides: no copies.
+    /// When an operand is itself a transposed view (a linear layer's `W^T`), its gradient is
+    /// computed transposed, `dB = (g^T A)^T`, so it comes out laid out like the operand and the
+    /// transpose's own backward hands the weight a contiguous gradient (the same sums; only the
+    /// memory order differs).
     #[track_caller]
     pub fn matmul(&self, other: &Var<T>) -> Var<T> {
         if self.ndim() < 2 || other.ndim() < 2 {
@@ -27,9 +31,27 @@ impl<T: Float> Var<T> {
         let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
         Var::from_op("matmul", value, &[self, other], move |g| {
             vec![
-                need_a.then(|| g.matmul(&b.mt()).sum_to_shape(a.shape())),
-                need_b.then(|| a.mt().matmul(g).sum_to_shape(b.shape())),
+                need_a.then(|| {
+                    if is_transposed_view(&a) && g.shape()[..g.ndim() - 2] == a.shape()[..a.ndim() - 2] {
+                        b.matmul(&g.mt()).mt() // (g B^T)^T^T, laid out like A
+                    } else {
+                        g.matmul(&b.mt()).sum_to_shape(a.shape())
+                    }
+                }),
+                need_b.then(|| {
+                    if is_transposed_view(&b) && g.shape()[..g.ndim() - 2] == b.shape()[..b.ndim() - 2] {
+                        g.mt().matmul(&a).mt() // (g^T A)^T, laid out like B
+                    } else {
+                        a.mt().matmul(g).sum_to_shape(b.shape())
+                    }
+                }),
             ]
         })
     }
+}
+
+/// True for a matrix (or batch of them) whose last two axes are swapped relative to a contiguous
+/// layout: `t.mt()` is contiguous but `t` is not.
+fn is_transposed_view<T: Float>(t: &Tensor<T>) -> bool {
+    !t.is_contiguous() && t.mt().is_contiguous()
 }

@@ -8,9 +8,11 @@
 //!   own shape with [`tensor::Tensor::sum_to_shape`] ("expand backward is sum").
 
 mod arith;
+mod attention;
 mod dropout;
 mod index;
 mod join;
+mod layer_norm;
 pub(crate) mod loss;
 mod matmul;
 mod pointwise;

@@ -1,0 +1,93 @@
+//! Scaled dot-product attention as one fused op.
+//!
+//! ```text
+//! S = Q K^T * scale (masked to -inf where mask = 1)    P = softmax(S) along keys    O = P V
+//!
+//! dV = P^T dO      dP = dO V^T      dS = P * (dP - rowsum(dP * P)) * scale
+//! dQ = dS K        dK = dS^T Q
+//! ```
+//!
+//! The backward is the chain of the composed version's backwards (matmul, softmax, scale,
+//! masked fill, matmul) written out: [`crate::composed::attention`] builds the same function
+//! from primitives, and the tests check that both agree in value and gradient, and check the
+//! fused gradients against finite differences. The kernels are the tensor crate's
+//! [`Tensor::attention`] and [`Tensor::attention_backward`], which run each `(batch, head)`
+//! item start to finish while its scores are in cache and keep only `P` for the backward.
+
+use tensor::{Float, Tensor};
+
+use crate::var::Var;
+
+impl<T: Float> Var<T> {
+    /// Fused attention `softmax(q k^T / sqrt(d) + mask) v` for `self = q: (..., Tq, d)`,
+    /// `k: (..., Tk, d)`, `v: (..., Tk, dv)` with the same leading axes; `mask` (1 = blocked)
+    /// broadcasts to `(..., Tq, Tk)`. Returns the output `(..., Tq, dv)` and the attention weights
+    /// `(..., Tq, Tk)` as a plain tensor (for inspection: no gradient flows through it; use
+    /// [`crate::composed::attention`] to differentiate through the weights themselves).
+    ///
+    /// Backward: see the module doc; `P` is saved, the scores are not.
+    ///
+    /// ```
+    /// use autograd::{Var, composed};
+    /// use tensor::Tensor;
+    /// let q = Var::parameter(Tensor::<f64>::rand_uniform(&[2, 3, 4], -1.0, 1.0, 1));
+    /// let k = Var::parameter(Tensor::<f64>::rand_uniform(&[2, 5, 4], -1.0, 1.0, 2));
+    /// let v = Var::parameter(Tensor::<f64>::rand_uniform(&[2, 5, 6], -1.0, 1.0, 3));
+    /// let (fused, _) = q.attention(&k, &v, None);
+    /// let (reference, _) = composed::attention(&q, &k, &v, None);
+    /// assert!(fused.value().allclose(&reference.value(), 1e-12, 1e-12));
+    /// ```
+    #[track_caller]
+    pub fn attention(&self, k: &Var<T>, v: &Var<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Tensor<T>) {
+        let (q, k_val, v_val) = (self.value(), k.value(), v.value());
+        let scale = T::ONE / T::from_usize(*q.shape().last().expect("attention: q has at least two axes")).sqrt();
+        let (out, weights) = Tensor::attention(&q, &k_val, &v_val, mask, scale);
+        let saved = weights.clone();
+        let out = Var::from_op("attention", out, &[self, k, v], move |g| {
+            let (dq, dk, dv) = Tensor::attention_backward(&q, &k_val, &v_val, &saved, g, scale);
+            vec![Some(dq), Some(dk), Some(dv)]
+        });
+        (out, weights)
+    }
+
+    /// Self-attention on a packed projection `self: (B, T, 3 d)` holding queries, keys and values
+    /// side by side (`[q | k | v]`, each `d = h * d_head` wide, as GPT-2's `c_attn` gives them),
+    /// split into `n_head` heads. The same function as splitting into `q`, `k`, `v` views of shape
+    /// `(B, h, T, d_head)` and calling [`Var::attention`]; returns the output `(B, h, T, d_head)`
+    /// (laid out as `(B, T, h, d_head)`, so merging heads is a view) and the weights.
+    ///
+    /// Why a separate op: split into three views, each view's backward would pad its gradient back
+    /// to `(B, T, 3 d)` and the engine would add the three. Here the backward writes `dq`, `dk`,
+    /// `dv` straight into one `(B, T, 3 d)` gradient ([`Tensor::attention_backward_packed`]).
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// let qkv = Var::parameter(Tensor::<f64>::rand_uniform(&[2, 3, 12], -1.0, 1.0, 1)); // d = 4, 2 heads
+    /// let (packed, _) = qkv.attention_packed(2, None);
+    /// let heads = |i: usize| qkv.narrow(2, 4 * i, 4).reshape(&[2, 3, 2, 2]).permute(&[0, 2, 1, 3]);
+    /// let (split, _) = heads(0).attention(&heads(1), &heads(2), None);
+    /// assert!(packed.value().allclose(&split.value(), 1e-12, 1e-12));
+    /// ```
+    #[track_caller]
+    pub fn attention_packed(&self, n_head: usize, mask: Option<&Tensor<T>>) -> (Var<T>, Tensor<T>) {
+        let s = self.shape();
+        if s.len() != 3 || n_head == 0 || s[2] % (3 * n_head) != 0 {
+            tensor::op_panic(
+                "attention_packed",
+                format!("needs (B, T, 3 d) with d divisible by n_head {n_head}, got shape {s:?}"),
+            );
+        }
+        let (b, t, dh) = (s[0], s[1], s[2] / (3 * n_head));
+        let packed = self.value().contiguous();
+        let heads = packed.reshape(&[b, t, 3, n_head, dh]);
+        let [q, k, v] = [0, 1, 2].map(|i| heads.narrow(2, i, 1).squeeze(2).permute(&[0, 2, 1, 3]));
+        let scale = T::ONE / T::from_usize(dh).sqrt();
+        let (out, weights) = Tensor::attention(&q, &k, &v, mask, scale);
+        let saved = weights.clone();
+        let out = Var::from_op("attention", out, &[self], move |g| {
+            vec![Some(Tensor::attention_backward_packed(&packed, &q, &k, &v, &saved, g, scale))]
+        });
+        (out, weights)
+    }
+}
