@@ -5,25 +5,44 @@
 use std::process::Command;
 use std::time::Duration;
 
-use gradlab::autograd::{Var, profile, topological_order};
+use gradlab::autograd::{self, Var, profile, topological_order};
 use gradlab::bench::{BenchOptions, Workload, matmul_flops, run};
 use gradlab::tensor::{Tensor, rng_from_seed};
 use gradlab::transformer::{Gpt, GptConfig, LayerNorm};
 use rand::Rng;
 
-/// Matrix-product FLOPs of one forward and backward pass, counted from the `matmul` nodes of the
-/// graph itself: `2 * numel(out) * k` forward, and as much again per operand that gets a gradient.
+/// Matrix-product FLOPs of one forward and backward pass, counted from the graph itself: a
+/// `matmul` node is `2 * numel(out) * k` forward, and as much again per operand that gets a
+/// gradient; a fused `attention` node (three inputs, or one packed `(B, T, 3 d)` input) is its two
+/// products forward (`Q K^T` and `P V`) and four backward (`dV`, `dP`, `dQ`, `dK`).
 fn count_graph_flops(loss: &Var<f32>) -> (u64, u64) {
     let (mut forward, mut backward) = (0u64, 0u64);
     for node in topological_order(loss) {
-        if node.op_name() != Some("matmul") {
-            continue;
-        }
         let inputs = node.inputs();
-        let k = *inputs[0].shape().last().unwrap() as u64;
-        let flops = 2 * node.numel() as u64 * k;
-        forward += flops;
-        backward += flops * inputs.iter().filter(|v| v.requires_grad()).count() as u64;
+        match node.op_name() {
+            Some("matmul") => {
+                let k = *inputs[0].shape().last().unwrap() as u64;
+                let flops = 2 * node.numel() as u64 * k;
+                forward += flops;
+                backward += flops * inputs.iter().filter(|v| v.requires_grad()).count() as u64;
+            }
+            Some("attention") => {
+                // (..., Tq, Tk) scores, and the widths of the query/key and value rows.
+                let (scores, d, dv) = if inputs.len() == 3 {
+                    let (q, k) = (inputs[0].shape(), inputs[1].shape());
+                    let n = q.len();
+                    (q[..n - 1].iter().product::<usize>() * k[n - 2], q[n - 1], *inputs[2].shape().last().unwrap())
+                } else {
+                    // attention_packed: self-attention, output (B, h, T, dh).
+                    let o = node.shape();
+                    (o[0] * o[1] * o[2] * o[2], o[3], o[3])
+                };
+                let flops = 2 * (scores * d) as u64 + 2 * (scores * dv) as u64;
+                forward += flops;
+                backward += 2 * flops;
+            }
+            _ => {}
+        }
     }
     (forward, backward)
 }
@@ -173,10 +192,16 @@ fn ops_in_a_scope_are_charged_to_it_forward_and_backward() {
     let x = Var::parameter(Tensor::<f32>::rand_normal_with(&[3, 4], 0.0, 1.0, &mut rng_from_seed(0)));
     let ln = LayerNorm::<f32>::new(4, false);
     let w = Var::parameter(Tensor::<f32>::ones(&[4, 4]));
-    let (_, p) = profile::record(|| ln.forward(&x).matmul(&w).sum_all().backward());
+    let composed = |x: &Var<f32>| autograd::composed::layer_norm(x, &ln.weight, None, 1e-5);
+    let (_, p) =
+        profile::record(|| profile::scope(profile::LAYER_NORM, || composed(&x)).matmul(&w).sum_all().backward());
     let norm = p.get(profile::LAYER_NORM);
     // mean, sub, var, add_scalar, rsqrt, mul, mul: every one of them tagged, forward and backward.
     assert_eq!((norm.forward_ops, norm.backward_ops), (7, 7), "{p}");
+    // The fused layer norm is one op, charged to layer norm by its name.
+    let (_, p) = profile::record(|| ln.forward(&x).matmul(&w).sum_all().backward());
+    let norm = p.get(profile::LAYER_NORM);
+    assert_eq!((norm.forward_ops, norm.backward_ops), (1, 1), "{p}");
     assert_eq!((p.get(profile::MATMUL).forward_ops, p.get(profile::MATMUL).backward_ops), (1, 1), "{p}");
     assert_eq!(p.get(profile::ELEMENTWISE).backward_ops, 1, "only sum_all: {p}");
     assert!(p.get(profile::GRAPH).time > Duration::ZERO, "{p}");

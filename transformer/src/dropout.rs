@@ -50,9 +50,14 @@ impl Dropout {
         Dropout { p, state: state.clone() }
     }
 
+    /// True when [`Dropout::forward`] is the identity: in evaluation, or when `p = 0`.
+    pub fn is_identity(&self) -> bool {
+        self.p == 0.0 || !self.state.is_training()
+    }
+
     /// `x -> x` in evaluation or when `p = 0`; `x * mask / (1 - p)` in training.
     pub fn forward<T: Float>(&self, x: &Var<T>) -> Var<T> {
-        if self.p == 0.0 || !self.state.is_training() {
+        if self.is_identity() {
             return x.clone();
         }
         x.dropout(T::from_f64(self.p), &mut self.state.rng.borrow_mut())

@@ -1,8 +1,10 @@
-//! Layer normalisation over the last axis, composed from autograd primitives.
+//! Layer normalisation over the last axis.
 //!
 //! `y = (x - mean(x)) / sqrt(var(x) + eps) * gamma + beta`, with the biased variance and `eps`
 //! inside the square root, as PyTorch's `nn.LayerNorm`. Shapes: `x: (..., d) -> (..., d)`,
-//! `gamma, beta: (d)`. Its backward is whatever the primitives' backwards compose to.
+//! `gamma, beta: (d)`. The forward is the fused op [`Var::layer_norm`], whose module doc derives
+//! its backward; [`autograd::composed::layer_norm`] is the same function from primitives (mean,
+//! sub, var, rsqrt, mul, add), tested to agree with it in value and gradient.
 
 use autograd::Var;
 use tensor::Float;
@@ -39,17 +41,7 @@ impl<T: Float> LayerNorm<T> {
 
     /// `x: (..., d) -> (..., d)`.
     pub fn forward(&self, x: &Var<T>) -> Var<T> {
-        autograd::profile::scope(autograd::profile::LAYER_NORM, || {
-            let mean = x.mean(&[-1], true); // (..., 1)
-            let centered = x.sub(&mean); // (..., d)
-            let var = x.var(&[-1], true, false); // (..., 1), biased
-            let inv_std = var.add_scalar(T::from_f64(self.eps)).rsqrt(); // (..., 1)
-            let y = centered.mul(&inv_std).mul(&self.weight);
-            match &self.bias {
-                Some(b) => y.add(b),
-                None => y,
-            }
-        })
+        x.layer_norm(&self.weight, self.bias.as_ref(), self.eps)
     }
 }
 

@@ -5,8 +5,13 @@
 //!
 //! All heads are computed at once: one projection each for Q, K and V to `d_model` features,
 //! then a reshape `(B, T, d) -> (B, T, h, d_head)` and a permute to `(B, h, T, d_head)` — both
-//! views — so one batched matmul covers every head. Merging permutes back and reshapes, which
-//! copies once (the permuted layout cannot be flattened as a view).
+//! views. Without attention dropout (`p = 0`, or evaluation) the heads go through the fused
+//! [`Var::attention`] op, which reads them in place and writes its output laid out as
+//! `(B, T, h, d_head)`, so merging the heads back (permute, reshape) is a view too. For
+//! self-attention the three projections are one product with the stacked weights, and
+//! [`Var::attention_packed`] takes its `(B, T, 3 d)` output whole. With dropout on
+//! the attention weights, the composed path runs instead ([`attention_weights`], dropout, one
+//! batched matmul), and merging copies once (that permuted layout cannot be flattened as a view).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -69,7 +74,8 @@ fn split_heads<T: Float>(x: &Var<T>, h: usize) -> Var<T> {
     x.reshape(&[b, t, h, d / h]).permute(&[0, 2, 1, 3])
 }
 
-/// `(B, h, T, d_head) -> (B, T, d)`; the reshape copies (see the module doc).
+/// `(B, h, T, d_head) -> (B, T, d)`; the reshape copies unless the heads are a permuted view of a
+/// `(B, T, h, d_head)` buffer (see the module doc).
 fn merge_heads<T: Float>(x: &Var<T>) -> Var<T> {
     let s = x.shape();
     let (b, h, t, dh) = (s[0], s[1], s[2], s[3]);
@@ -108,10 +114,38 @@ impl<T: Float> MultiHeadAttention<T> {
     /// `x_q: (B, Tq, d)` attends over `x_kv: (B, Tk, d)` -> `(B, Tq, d)`. Pass the same tensor
     /// twice for self-attention. `mask` broadcasts to `(B, h, Tq, Tk)`.
     pub fn forward(&self, x_q: &Var<T>, x_kv: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
+        if x_q.id() == x_kv.id() && self.attn_dropout.is_identity() {
+            if let Some(qkv) = self.project_qkv(x_q) {
+                let merged = autograd::profile::scope(autograd::profile::ATTENTION, || {
+                    let (y, weights) = qkv.attention_packed(self.n_head, mask); // (B, h, T, dh)
+                    *self.last_weights.borrow_mut() = Some(weights);
+                    merge_heads(&y) // (B, T, d), a view
+                });
+                return self.out_proj.forward(&merged);
+            }
+        }
         let q = split_heads(&self.q_proj.forward(x_q), self.n_head); // (B, h, Tq, dh)
         let k = split_heads(&self.k_proj.forward(x_kv), self.n_head); // (B, h, Tk, dh)
         let v = split_heads(&self.v_proj.forward(x_kv), self.n_head); // (B, h, Tk, dh)
         self.attend(&q, &k, &v, mask)
+    }
+
+    /// Self-attention's three projections as one product: `x (B, T, d)` times the stacked weights
+    /// `[W_Q; W_K; W_V]^T (d, 3d)` gives `(B, T, 3d)`, the same numbers as three separate
+    /// projections side by side, in one wider GEMM forward and one each for the input's and the
+    /// weights' gradients backward (instead of three products and two adds for the input's).
+    /// `None` when only some of the three projections have a bias.
+    fn project_qkv(&self, x: &Var<T>) -> Option<Var<T>> {
+        let s = x.shape();
+        let (b, t, d) = (s[0], s[1], s[2]);
+        let w = Var::concat(&[&self.q_proj.weight, &self.k_proj.weight, &self.v_proj.weight], 0); // (3d, d)
+        let y = x.reshape(&[b * t, d]).matmul(&w.mt()); // (B T, 3d)
+        let y = match (&self.q_proj.bias, &self.k_proj.bias, &self.v_proj.bias) {
+            (Some(bq), Some(bk), Some(bv)) => y.add(&Var::concat(&[bq, bk, bv], 0)),
+            (None, None, None) => y,
+            _ => return None,
+        };
+        Some(y.reshape(&[b, t, 3 * d]))
     }
 
     /// Causal self-attention over new positions `x: (B, T_new, d)`, reading and extending `cache`.
@@ -134,6 +168,11 @@ impl<T: Float> MultiHeadAttention<T> {
     fn attend(&self, q: &Var<T>, k: &Var<T>, v: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
         // The profiler's "attention": the weights, the weighted sum of values, merging the heads.
         let merged = autograd::profile::scope(autograd::profile::ATTENTION, || {
+            if self.attn_dropout.is_identity() {
+                let (y, weights) = q.attention(k, v, mask); // (B, h, Tq, dh), (B, h, Tq, Tk)
+                *self.last_weights.borrow_mut() = Some(weights);
+                return merge_heads(&y); // (B, Tq, d), a view
+            }
             let weights = attention_weights(q, k, mask); // (B, h, Tq, Tk)
             *self.last_weights.borrow_mut() = Some(weights.value());
             let y = self.attn_dropout.forward(&weights).matmul(v); // (B, h, Tq, dh)

@@ -10,6 +10,7 @@
 //! ```
 
 use autograd::{Gradients, Var};
+use rayon::prelude::*;
 use tensor::{Float, Tensor};
 
 use super::Optimizer;
@@ -122,6 +123,52 @@ impl<T: Float> AdamW<T> {
     }
 }
 
+/// Elements per parallel task of the update (each element is updated on its own, so the split
+/// never changes a result).
+const PAR_CHUNK: usize = 1 << 14;
+
+/// The scalars of one step, shared by every parameter.
+#[derive(Clone, Copy)]
+struct AdamCoeffs<T> {
+    b1: T,
+    b2: T,
+    one_m_b1: T,
+    one_m_b2: T,
+    lr: T,
+    /// `lr / (1 - beta1^t)`.
+    step_size: T,
+    /// `sqrt(1 - beta2^t)`.
+    bc2_sqrt: T,
+    eps: T,
+}
+
+impl<T: Float> AdamCoeffs<T> {
+    /// One pass over a parameter's elements: decay, both moments and the update, in the loop the
+    /// compiler vectorises (the `decoupled` choice is made once, outside it).
+    #[inline]
+    fn update(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], wd: T, decoupled: bool) {
+        let c = *self;
+        let one = |p: &mut T, gj: T, m: &mut T, v: &mut T| {
+            *m = c.b1 * *m + c.one_m_b1 * gj;
+            *v = c.b2 * *v + c.one_m_b2 * gj * gj;
+            // PyTorch's form: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+            let denom = v.sqrt() / c.bc2_sqrt + c.eps;
+            *p -= c.step_size * *m / denom;
+        };
+        let it = p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
+        if decoupled {
+            for (((p, &gj), m), v) in it {
+                *p -= c.lr * wd * *p;
+                one(p, gj, m, v);
+            }
+        } else {
+            for (((p, &gj), m), v) in it {
+                one(p, gj + wd * *p, m, v);
+            }
+        }
+    }
+}
+
 /// True for names of embedding tables (`wte`, `wpe`, `*_embed`, `embedding`).
 fn is_embedding(name: &str) -> bool {
     name.split('.').any(|p| p == "wte" || p == "wpe" || p.ends_with("embed") || p.contains("embedding"))
@@ -136,8 +183,16 @@ impl<T: Float> Optimizer<T> for AdamW<T> {
             let (one_m_b1, one_m_b2) = (T::from_f64(1.0 - self.beta1), T::from_f64(1.0 - self.beta2));
             let bc1 = T::from_f64(1.0 - self.beta1.powi(t));
             let bc2_sqrt = T::from_f64((1.0 - self.beta2.powi(t)).sqrt());
-            let lr = T::from_f64(self.lr);
-            let eps = T::from_f64(self.eps);
+            let coeffs = AdamCoeffs {
+                b1,
+                b2,
+                one_m_b1,
+                one_m_b2,
+                lr: T::from_f64(self.lr),
+                step_size: T::from_f64(self.lr) / bc1,
+                bc2_sqrt,
+                eps: T::from_f64(self.eps),
+            };
             for (i, group) in self.groups.iter().enumerate() {
                 let Some(grad) = grads.get(&group.param) else { continue };
                 let grad = grad.contiguous();
@@ -147,19 +202,12 @@ impl<T: Float> Optimizer<T> for AdamW<T> {
                 let decoupled = self.decoupled;
                 group.param.update_value(|value| {
                     let p = value.data_mut();
-                    for j in 0..p.len() {
-                        let mut gj = g[j];
-                        if decoupled {
-                            p[j] -= lr * wd * p[j];
-                        } else {
-                            gj += wd * p[j];
-                        }
-                        m[j] = b1 * m[j] + one_m_b1 * gj;
-                        v[j] = b2 * v[j] + one_m_b2 * gj * gj;
-                        // PyTorch's form: lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-                        let denom = v[j].sqrt() / bc2_sqrt + eps;
-                        p[j] -= lr / bc1 * m[j] / denom;
-                    }
+                    // Every element is updated on its own: chunks change nothing but the speed.
+                    p.par_chunks_mut(PAR_CHUNK)
+                        .zip(g.par_chunks(PAR_CHUNK))
+                        .zip(m.par_chunks_mut(PAR_CHUNK))
+                        .zip(v.par_chunks_mut(PAR_CHUNK))
+                        .for_each(|(((p, g), m), v)| coeffs.update(p, g, m, v, wd, decoupled));
                 });
             }
         });
