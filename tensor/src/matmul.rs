@@ -51,11 +51,12 @@ struct Plan {
 impl<T: Float> Tensor<T> {
     /// The grid on which one large product's output rows are cut into per-thread runs.
     ///
-    /// 128 is a multiple of every matrixmultiply microkernel height (4, 8 or 16 rows) and of its row
-    /// panel (64), so no cut lands inside a tile, and each element's arithmetic is the same as in one
-    /// unsplit call. Runs are whole numbers of blocks, one run per thread (matrixmultiply repacks B
+    /// 64 is a multiple of every matrixmultiply microkernel height (4, 8 or 16 rows) and equal to
+    /// its row panel (64), so no cut lands inside a tile, and each element's arithmetic is the same as
+    /// in one unsplit call. (It was 128 until the training step's weight gradients, whose 128 or 384
+    /// rows split 1:0 or 2:1 between two threads on a 128 grid, showed up in the profile.) Runs are whole numbers of blocks, one run per thread (matrixmultiply repacks B
     /// once per call, so fewer, longer calls are faster). See docs/benchmarks.md.
-    pub const MATMUL_ROW_BLOCK: usize = 128;
+    pub const MATMUL_ROW_BLOCK: usize = 64;
 
     /// Matrix product with `torch.matmul` semantics.
     ///
@@ -283,7 +284,7 @@ fn write_product<T: Float>(a: &Tensor<T>, b: &Tensor<T>, plan: &Plan, out: &mut 
     };
     // One batch's product into its output block `c` (m x n). A large one is cut into one run of
     // rows per thread, each run a whole number of MATMUL_ROW_BLOCKs: the cuts always fall on the
-    // same 128-row grid, and each output element's sum over k is computed the same way whichever
+    // same row grid, and each output element's sum over k is computed the same way whichever
     // run holds its row, so the result is bit-identical for every thread count (no reduction is
     // ever split). One run per thread, rather than one task per block, packs B once per thread.
     let product = |offsets: (usize, usize), c: &mut [MaybeUninit<T>]| {
