@@ -20,9 +20,25 @@
 use rayon::prelude::*;
 
 use crate::error::op_panic;
+use crate::lanes::{lane_dot, lane_sum};
 use crate::layout::{Layout, broadcast_shape};
-use crate::softmax::softmax_row_in_place;
+use crate::softmax::row_max;
 use crate::{Float, Tensor};
+
+/// Softmax of one row of scores, in place: shift by the row maximum, [`Float::exp_in_place`],
+/// divide by the sum taken in the fixed lane order of [`lane_sum`] (a fully blocked row of `-inf`
+/// gives NaN, as the composed softmax does).
+fn softmax_in_place<T: Float>(y: &mut [T]) {
+    let m = row_max(y);
+    for yi in y.iter_mut() {
+        *yi -= m;
+    }
+    T::exp_in_place(y);
+    let s = lane_sum(y);
+    for yi in y.iter_mut() {
+        *yi /= s;
+    }
+}
 
 /// A raw pointer that rayon tasks may share: each task writes only its own item's elements.
 #[derive(Clone, Copy)]
@@ -184,16 +200,23 @@ impl<T: Float> Tensor<T> {
             if let (Some((m, _)), Some(im)) = (&mask, &im) {
                 let ms = &m.storage()[..];
                 for (i, row) in w.chunks_exact_mut(tk).enumerate() {
-                    let base = im.offsets[n] as isize + i as isize * im.rows;
-                    for (j, s) in row.iter_mut().enumerate() {
-                        if ms[(base + j as isize * im.cols) as usize] != T::ZERO {
-                            *s = T::NEG_INFINITY;
+                    let base = (im.offsets[n] as isize + i as isize * im.rows) as usize;
+                    if im.cols == 1 {
+                        // A plain row of the mask: a loop the compiler vectorises.
+                        for (s, &blocked) in row.iter_mut().zip(&ms[base..base + tk]) {
+                            *s = if blocked != T::ZERO { T::NEG_INFINITY } else { *s };
+                        }
+                    } else {
+                        for (j, s) in row.iter_mut().enumerate() {
+                            if ms[(base as isize + j as isize * im.cols) as usize] != T::ZERO {
+                                *s = T::NEG_INFINITY;
+                            }
                         }
                     }
                 }
             }
             for row in w.chunks_exact_mut(tk) {
-                softmax_row_in_place(row);
+                softmax_in_place(row);
             }
             // SAFETY: as above; `op` addresses `out`, whose item `n` no other task writes.
             unsafe {
@@ -388,10 +411,7 @@ fn backward_kernel<T: Float>(
         }
         // dS = P * (dP - sum(dP * P)) * scale, row by row (the softmax backward, then the scale).
         for (d, pr) in ds.chunks_exact_mut(tk).zip(pn.chunks_exact(tk)) {
-            let mut dot = T::ZERO;
-            for (&a, &b) in d.iter().zip(pr) {
-                dot += a * b;
-            }
+            let dot = lane_dot(d, pr);
             for (a, &b) in d.iter_mut().zip(pr) {
                 *a = b * (*a - dot) * scale;
             }

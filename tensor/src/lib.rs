@@ -22,6 +22,7 @@
 mod element;
 mod error;
 mod fast_exp;
+mod lanes;
 mod layout;
 mod map;
 mod random;

@@ -162,7 +162,7 @@ type BlockKernel<T> = fn(&[T], &mut [T], usize, &mut [T], &mut [T]);
 /// vectorise the scan; the value of a maximum does not depend on the order it is taken in, and the
 /// only bits that could (the sign of a zero maximum, since `-0.0 == 0.0`) are then taken from the
 /// first zero in the row, as the fold does.
-fn row_max<T: Float>(x: &[T]) -> T {
+pub(crate) fn row_max<T: Float>(x: &[T]) -> T {
     const LANES: usize = 8;
     let mut acc = [T::NEG_INFINITY; LANES];
     let mut nan = [false; LANES];
@@ -231,22 +231,6 @@ fn lse_shift<T: Float>(m: T) -> T {
 fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
     let m = row_max(x);
     shifted_exp(x, m, y);
-    let mut s = T::ZERO;
-    for &yi in y.iter() {
-        s += yi;
-    }
-    for yi in y.iter_mut() {
-        *yi /= s;
-    }
-}
-
-/// [`softmax_row`] with the output in place of the input: the same operations, so the same bits.
-pub(crate) fn softmax_row_in_place<T: Float>(y: &mut [T]) {
-    let m = row_max(y);
-    for yi in y.iter_mut() {
-        *yi -= m;
-    }
-    T::exp_in_place(y);
     let mut s = T::ZERO;
     for &yi in y.iter() {
         s += yi;
