@@ -41,4 +41,3 @@ pub(crate) fn lane_dot<T: Float>(a: &[T], b: &[T]) -> T {
     }
     acc.iter().fold(T::ZERO, |s, &a| s + a)
 }
-

@@ -21,6 +21,7 @@
 
 mod element;
 mod error;
+mod fast_erf;
 mod fast_exp;
 mod lanes;
 mod layout;

@@ -279,7 +279,13 @@ mod tests {
             assert_eq!(got, want(&|r, c| f(sv[r], xv[r * 128 + c])));
             let got = same_for_any_thread_count("transpose copy", || x.mt().contiguous().mt());
             assert_eq!(got, want(&|r, c| xv[r * 128 + c]));
-            let gelu = |v: f32| 0.5 * v * (1.0 + Float::erf(v / std::f32::consts::SQRT_2));
+            // The scalar formula with the crate's erf, one element at a time.
+            let erf1 = |u: f32| {
+                let mut a = [u];
+                f32::erf_in_place(&mut a);
+                a[0]
+            };
+            let gelu = |v: f32| 0.5 * v * (1.0 + erf1(v / std::f32::consts::SQRT_2));
             let got = same_for_any_thread_count("gelu_erf", || x.gelu_erf());
             assert_eq!(got, want(&|r, c| gelu(xv[r * 128 + c])));
         }
