@@ -93,13 +93,34 @@ impl<T: Float> Tensor<T> {
     /// ```
     #[track_caller]
     pub fn matmul(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.matmul_split(other, true)
+    }
+
+    /// [`Tensor::matmul`] without cutting one product into per-thread row runs: each batch item is
+    /// one GEMM call on whichever thread runs it. For callers that already run several products
+    /// side by side (the matmul backward computes `dA` and `dB` at once on two threads): a cut
+    /// would only repack the right operand once more per run. Same results, bit for bit.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let a = Tensor::<f32>::rand_uniform(&[600, 100], -1.0, 1.0, 1); // large enough to be cut
+    /// let b = Tensor::<f32>::rand_uniform(&[100, 64], -1.0, 1.0, 2);
+    /// assert_eq!(a.matmul_unsplit(&b).to_vec(), a.matmul(&b).to_vec());
+    /// ```
+    #[track_caller]
+    pub fn matmul_unsplit(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.matmul_split(other, false)
+    }
+
+    #[track_caller]
+    fn matmul_split(&self, other: &Tensor<T>, split_rows: bool) -> Tensor<T> {
         let plan = self.matmul_plan(other, "matmul");
         let len: usize = plan.out_shape.iter().product();
         // beta = 0 makes matrixmultiply write C without reading it, so the output needs no zeroing:
         // it saves a pass over m n elements (and, for a fresh allocation, the page faults zeroing
         // would trigger), a few percent on the mid-sized products of a transformer.
         let mut data = Vec::with_capacity(len);
-        write_product(self, other, &plan, &mut data.spare_capacity_mut()[..len]);
+        write_product(self, other, &plan, &mut data.spare_capacity_mut()[..len], split_rows);
         // SAFETY: `write_product` initialised all `len` elements (every output element is written
         // exactly once; the integration tests check this with NaN-filled buffers via `matmul_into`).
         unsafe { data.set_len(len) };
@@ -141,7 +162,7 @@ impl<T: Float> Tensor<T> {
         // SAFETY: `MaybeUninit<T>` has the layout of `T`, and only initialised `T` values are
         // written through the reborrow, so `out` stays fully initialised.
         let out = unsafe { &mut *(out as *mut [T] as *mut [MaybeUninit<T>]) };
-        write_product(self, other, &plan, out);
+        write_product(self, other, &plan, out, true);
     }
 
     /// The shape `self.matmul(other)` will have, or a panic naming both shapes if they don't fit.
@@ -238,8 +259,9 @@ fn fold_shared_rhs(plan: &mut Plan, a_batch: &Layout) {
 }
 
 /// Computes the planned product into `out` (row-major, `batches * m * n` elements), writing
-/// every element exactly once.
-fn write_product<T: Float>(a: &Tensor<T>, b: &Tensor<T>, plan: &Plan, out: &mut [MaybeUninit<T>]) {
+/// every element exactly once; `split_rows` allows cutting one large product into per-thread row
+/// runs.
+fn write_product<T: Float>(a: &Tensor<T>, b: &Tensor<T>, plan: &Plan, out: &mut [MaybeUninit<T>], split_rows: bool) {
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let mn = m * n;
     debug_assert_eq!(out.len(), mn * plan.batches.len());
@@ -291,7 +313,7 @@ fn write_product<T: Float>(a: &Tensor<T>, b: &Tensor<T>, plan: &Plan, out: &mut 
         let block = Tensor::<T>::MATMUL_ROW_BLOCK;
         let blocks = m.div_ceil(block);
         let threads = rayon::current_num_threads().max(1);
-        if flops >= PAR_MIN_FLOPS && blocks > 1 && threads > 1 {
+        if split_rows && flops >= PAR_MIN_FLOPS && blocks > 1 && threads > 1 {
             let run_rows = block * blocks.div_ceil(threads);
             c.par_chunks_mut(run_rows * n).enumerate().for_each(|(i, rows)| gemm_rows(offsets, i * run_rows, rows));
         } else {

@@ -220,7 +220,7 @@ fn bits(t: &Tensor<f32>) -> Vec<u32> {
 /// with 1, 2 and 3 threads, and the same bits as one unsplit GEMM call.
 #[test]
 fn large_products_are_bit_identical_for_any_thread_count() {
-    // 300 rows: row blocks of 128, 128 and 44; B is a transposed view.
+    // 300 rows: row blocks of 64 (four) and 44; B is a transposed view.
     let a = Tensor::<f32>::rand_uniform(&[300, 200], -1.0, 1.0, 1);
     let b = Tensor::<f32>::rand_uniform(&[150, 200], -1.0, 1.0, 2).mt();
     // Batched, each product large enough to be split into row blocks too.
@@ -237,6 +237,10 @@ fn large_products_are_bit_identical_for_any_thread_count() {
         assert_eq!(bits(&c), bits(&c1), "2-D product differs with {threads} threads");
         assert_eq!(bits(&bc), bits(&bc1), "batched product differs with {threads} threads");
         assert_eq!(bits(&fc), bits(&fc1), "shared-rhs product differs with {threads} threads");
+        // Uncut products (one GEMM call per batch item) give the same bits too.
+        let unsplit = with_threads(threads, || (a.matmul_unsplit(&b), ba.matmul_unsplit(&bb)));
+        assert_eq!(bits(&unsplit.0), bits(&c1), "matmul_unsplit differs with {threads} threads");
+        assert_eq!(bits(&unsplit.1), bits(&bc1), "batched matmul_unsplit differs with {threads} threads");
     }
 
     // The row-block split equals one GEMM call over the whole matrix.

@@ -10,6 +10,7 @@ impl<T: Float> Var<T> {
     ///
     /// Backward: `dA = g @ B^T`, `dB = A^T @ g`, each summed over the batch dimensions that were
     /// broadcast. The transposes are views (`mt`), handed to the GEMM as strides: no copies.
+    /// With more than one thread, `dA` and `dB` are computed at the same time, one per thread.
     /// When an operand is itself a transposed view (a linear layer's `W^T`), its gradient is
     /// computed transposed, `dB = (g^T A)^T`, so it comes out laid out like the operand and the
     /// transpose's own backward hands the weight a contiguous gradient (the same sums; only the
@@ -30,22 +31,31 @@ impl<T: Float> Var<T> {
         let value = a.matmul(&b);
         let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
         Var::from_op("matmul", value, &[self, other], move |g| {
-            vec![
-                need_a.then(|| {
-                    if is_transposed_view(&a) && g.shape()[..g.ndim() - 2] == a.shape()[..a.ndim() - 2] {
-                        b.matmul(&g.mt()).mt() // (g B^T)^T^T, laid out like A
-                    } else {
-                        g.matmul(&b.mt()).sum_to_shape(a.shape())
-                    }
-                }),
-                need_b.then(|| {
-                    if is_transposed_view(&b) && g.shape()[..g.ndim() - 2] == b.shape()[..b.ndim() - 2] {
-                        g.mt().matmul(&a).mt() // (g^T A)^T, laid out like B
-                    } else {
-                        a.mt().matmul(g).sum_to_shape(b.shape())
-                    }
-                }),
-            ]
+            let grad_a = |split: bool| {
+                let mm = |x: &Tensor<T>, y: &Tensor<T>| if split { x.matmul(y) } else { x.matmul_unsplit(y) };
+                if is_transposed_view(&a) && g.shape()[..g.ndim() - 2] == a.shape()[..a.ndim() - 2] {
+                    mm(&b, &g.mt()).mt() // (g B^T)^T^T, laid out like A
+                } else {
+                    mm(g, &b.mt()).sum_to_shape(a.shape())
+                }
+            };
+            let grad_b = |split: bool| {
+                let mm = |x: &Tensor<T>, y: &Tensor<T>| if split { x.matmul(y) } else { x.matmul_unsplit(y) };
+                if is_transposed_view(&b) && g.shape()[..g.ndim() - 2] == b.shape()[..b.ndim() - 2] {
+                    mm(&g.mt(), &a).mt() // (g^T A)^T, laid out like B
+                } else {
+                    mm(&a.mt(), g).sum_to_shape(b.shape())
+                }
+            };
+            match (need_a, need_b) {
+                // Two independent products of the same size: one per thread, each uncut (a cut
+                // would repack its right operand once more per run).
+                (true, true) if rayon::current_num_threads() > 1 => {
+                    let (da, db) = rayon::join(|| grad_a(false), || grad_b(false));
+                    vec![Some(da), Some(db)]
+                }
+                _ => vec![need_a.then(|| grad_a(true)), need_b.then(|| grad_b(true))],
+            }
         })
     }
 }
