@@ -40,6 +40,16 @@ fn softmax_in_place<T: Float>(y: &mut [T]) {
     }
 }
 
+/// Below this many multiply-adds in all, the items run on the calling thread: handing a few
+/// tiny items to rayon (one query per head while generating with a KV cache) costs more than it
+/// saves. Items are independent either way, so the results are the same.
+const PAR_MIN_MULADDS: usize = 1 << 20;
+
+/// Whether `items` items of `per_item` multiply-adds each are worth spreading over threads.
+fn in_parallel(items: usize, per_item: usize) -> bool {
+    items > 1 && items * per_item >= PAR_MIN_MULADDS
+}
+
 /// A raw pointer that rayon tasks may share: each task writes only its own item's elements.
 #[derive(Clone, Copy)]
 struct SharedMut<T>(*mut T);
@@ -240,7 +250,11 @@ impl<T: Float> Tensor<T> {
             }
         };
         if tq * tk > 0 {
-            weights.par_chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
+            if in_parallel(iq.offsets.len(), tq * tk * (dh + dv)) {
+                weights.par_chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
+            } else {
+                weights.chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
+            }
         }
         let out = Tensor::from_storage(std::sync::Arc::new(out), out_layout);
         (out, Tensor::from_vec(weights, &score_shape))
@@ -455,6 +469,10 @@ fn backward_kernel<T: Float>(
         }
     };
     if tq * tk > 0 {
-        ps.par_chunks(tq * tk).enumerate().for_each(|(n, pn)| item(n, pn));
+        if in_parallel(iq.offsets.len(), 2 * tq * tk * (dh + dv)) {
+            ps.par_chunks(tq * tk).enumerate().for_each(|(n, pn)| item(n, pn));
+        } else {
+            ps.chunks(tq * tk).enumerate().for_each(|(n, pn)| item(n, pn));
+        }
     }
 }
