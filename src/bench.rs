@@ -326,17 +326,20 @@ pub fn run(workload: &Workload, opts: &BenchOptions) -> Result<BenchReport> {
     if opts.iters == 0 {
         return Err(Error::Config("--iters must be at least 1".into()));
     }
-    if opts.threads == Some(0) {
+    thread_pool(opts.threads)?.install(|| run_in_pool(workload, opts))
+}
+
+/// The rayon pool a benchmark runs in: `threads` workers, or one per core when `None`.
+/// `Some(0)` is an error naming `--threads`.
+pub(crate) fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    if threads == Some(0) {
         return Err(Error::Config("--threads must be at least 1".into()));
     }
     let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = opts.threads {
+    if let Some(n) = threads {
         builder = builder.num_threads(n);
     }
-    let pool = builder
-        .build()
-        .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", opts.threads.unwrap_or(0))))?;
-    pool.install(|| run_in_pool(workload, opts))
+    builder.build().map_err(|e| Error::Config(format!("cannot start {} threads: {e}", threads.unwrap_or(0))))
 }
 
 fn run_in_pool(workload: &Workload, opts: &BenchOptions) -> Result<BenchReport> {

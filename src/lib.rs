@@ -7,6 +7,7 @@
 //! - [`transformer`]: layers and models composed from autograd primitives, and optimizers;
 //! - [`data`], [`checkpoint`], [`sample`], [`train`]: what the `gradlab` program is made of;
 //! - [`bench`](mod@bench): the training benchmark and its per-kind profile;
+//! - [`bench_generate`]: the generation benchmark of the KV cache, token speed by context length;
 //! - [`guide`]: the learner's guide, every code block compiled and run as a doctest.
 
 pub use autograd;
@@ -14,6 +15,7 @@ pub use tensor;
 pub use transformer;
 
 pub mod bench;
+pub mod bench_generate;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

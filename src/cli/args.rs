@@ -30,7 +30,8 @@ pub enum Command {
     Gradcheck(GradcheckArgs),
     /// Write the Graphviz DOT graph of one forward and backward pass of a tiny GPT.
     Graph(GraphArgs),
-    /// Time training steps of nanoGPT's CPU configuration: ms/step, tokens/s, GFLOP/s, then a JSON line.
+    /// Time training steps of nanoGPT's CPU configuration: ms/step, tokens/s, GFLOP/s, then a JSON line
+    /// (with --generate: KV-cached generation, tokens/s by context length).
     Bench(BenchArgs),
 }
 
@@ -211,22 +212,29 @@ pub struct GraphArgs {
     pub out: PathBuf,
 }
 
-/// `bench`: the reference workload (see [`crate::bench`]).
+/// `bench`: the reference workload (see [`crate::bench`]), or with `--generate` its model
+/// generating with the KV cache (see [`crate::bench_generate`]).
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// Time generation with the KV cache instead of training: ms/token and tokens/s by context
+    /// length, from a 1-token prompt to the block size (random weights; --data and --profile do
+    /// not apply and are refused).
+    #[arg(long)]
+    pub generate: bool,
     /// A text file to draw batches from (default: random tokens over a 65-character vocabulary).
+    /// Training only: refused with --generate.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Run the steps in a pool of this many threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Timed steps.
+    /// Timed steps (with --generate: timed sweeps from 1 token to the block size).
     #[arg(long, default_value_t = 50)]
     pub iters: usize,
-    /// Untimed steps first.
+    /// Untimed steps first (with --generate: untimed sweeps).
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
-    /// Print where each step's time goes, by kind of op.
+    /// Print where each step's time goes, by kind of op. Training only: refused with --generate.
     #[arg(long)]
     pub profile: bool,
 }

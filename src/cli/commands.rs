@@ -264,8 +264,26 @@ pub fn run_graph(a: &GraphArgs) -> Result<()> {
     Ok(())
 }
 
-/// `bench`: the training benchmark.
+/// `bench`: the training benchmark, or with `--generate` the generation benchmark.
 pub fn run_bench(a: &BenchArgs) -> Result<()> {
+    if a.generate {
+        if a.profile {
+            return Err(Error::Config(
+                "--profile cannot be combined with --generate (the profile is of a training step)".into(),
+            ));
+        }
+        if let Some(path) = &a.data {
+            return Err(Error::Config(format!(
+                "--data {} cannot be combined with --generate (generation is timed on random weights, no data)",
+                path.display()
+            )));
+        }
+        return crate::bench_generate::main(&crate::bench_generate::GenerateOptions {
+            iters: a.iters,
+            warmup: a.warmup,
+            threads: a.threads,
+        });
+    }
     crate::bench::main(&crate::bench::BenchOptions {
         iters: a.iters,
         warmup: a.warmup,
