@@ -25,29 +25,112 @@ use crate::linear::{Init, Linear};
 use crate::module::{Module, prefixed};
 
 /// Keys and values of earlier positions, kept during generation so each new token costs one
-/// position of work instead of recomputing the prefix. Shapes `(B, h, T_past, d_head)`.
+/// position of work instead of recomputing the prefix.
+///
+/// Keys and values live in buffers `(B, h, capacity, d_head)` that grow by doubling, as a `Vec`
+/// does: appending a position writes just that position (amortised constant time, where a
+/// concatenation would copy the whole cache every token), and the attention reads the first
+/// [`KvCache::len`] positions as a view.
+///
+/// ```
+/// use tensor::Tensor;
+/// use transformer::KvCache;
+/// let mut cache = KvCache::<f32>::new();
+/// for t in 0..3 {
+///     let kv = Tensor::full(&[1, 2, 1, 4], t as f32); // (B, h, 1 new position, d_head)
+///     cache.append(&kv, &kv);
+/// }
+/// assert_eq!(cache.len(), 3);
+/// let k = cache.keys().unwrap(); // (1, 2, 3, 4), a view of the buffer
+/// assert_eq!(k.shape(), &[1, 2, 3, 4]);
+/// assert_eq!(k.get(&[0, 1, 2, 0]), 2.0);
+/// ```
 #[derive(Clone, Default)]
 pub struct KvCache<T: Float> {
-    /// Cached keys.
-    pub k: Option<Tensor<T>>,
-    /// Cached values.
-    pub v: Option<Tensor<T>>,
+    /// Key buffer `(B, h, capacity, d_head)`; positions `len..` are unused.
+    k: Option<Tensor<T>>,
+    /// Value buffer, as `k`.
+    v: Option<Tensor<T>>,
+    len: usize,
 }
 
 impl<T: Float> KvCache<T> {
     /// An empty cache.
     pub fn new() -> Self {
-        KvCache { k: None, v: None }
+        KvCache { k: None, v: None, len: 0 }
     }
 
     /// How many positions are cached.
     pub fn len(&self) -> usize {
-        self.k.as_ref().map_or(0, |k| k.shape()[2])
+        self.len
     }
 
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
+    }
+
+    /// The cached keys `(B, h, len, d_head)`, a view of the buffer (`None` before the first append).
+    pub fn keys(&self) -> Option<Tensor<T>> {
+        self.k.as_ref().map(|k| k.narrow(2, 0, self.len))
+    }
+
+    /// The cached values `(B, h, len, d_head)`, a view of the buffer.
+    pub fn values(&self) -> Option<Tensor<T>> {
+        self.v.as_ref().map(|v| v.narrow(2, 0, self.len))
+    }
+
+    /// Appends the keys and values of new positions, each `(B, h, T_new, d_head)` (any layout).
+    ///
+    /// # Panics
+    /// If `k` and `v` differ in shape, or `B`, `h` or `d_head` differ from what is cached.
+    #[track_caller]
+    pub fn append(&mut self, k: &Tensor<T>, v: &Tensor<T>) {
+        if k.shape() != v.shape() || k.ndim() != 4 {
+            tensor::op_panic(
+                "KvCache::append",
+                format!("keys {:?} and values {:?} must have one shape (B, h, T, d_head)", k.shape(), v.shape()),
+            );
+        }
+        if let Some(buf) = &self.k {
+            let (b, n) = (buf.shape(), k.shape());
+            if (b[0], b[1], b[3]) != (n[0], n[1], n[3]) {
+                tensor::op_panic(
+                    "KvCache::append",
+                    format!("new keys {n:?} do not fit the cached (B, h, _, d_head) = {b:?}"),
+                );
+            }
+        }
+        append_positions(&mut self.k, self.len, k);
+        append_positions(&mut self.v, self.len, v);
+        self.len += k.shape()[2];
+    }
+}
+
+/// Writes `new (B, h, t, d)` at positions `len..len + t` of `buf (B, h, capacity, d)`, first
+/// growing the buffer to twice its capacity (or to what is needed) when it is full.
+fn append_positions<T: Float>(buf: &mut Option<Tensor<T>>, len: usize, new: &Tensor<T>) {
+    let s = new.shape();
+    let (b, h, t, d) = (s[0], s[1], s[2], s[3]);
+    let cap = buf.as_ref().map_or(0, |x| x.shape()[2]);
+    if len + t > cap {
+        let new_cap = (len + t).max(2 * cap).max(16);
+        let mut grown = vec![T::ZERO; b * h * new_cap * d];
+        if let Some(old) = buf.as_ref() {
+            let old = old.contiguous();
+            let os = old.as_slice().expect("contiguous");
+            for (dst, src) in grown.chunks_exact_mut(new_cap * d).zip(os.chunks_exact(cap * d)) {
+                dst[..len * d].copy_from_slice(&src[..len * d]);
+            }
+        }
+        *buf = Some(Tensor::from_vec(grown, &[b, h, new_cap, d]));
+    }
+    let cap = buf.as_ref().map_or(0, |x| x.shape()[2]);
+    let src = new.contiguous();
+    // The buffer is not shared (the attention's views of it are gone by now): no copy here.
+    let dst = buf.as_mut().expect("allocated above").data_mut();
+    for (dst, src) in dst.chunks_exact_mut(cap * d).zip(src.as_slice().expect("contiguous").chunks_exact(t * d)) {
+        dst[len * d..(len + t) * d].copy_from_slice(src);
     }
 }
 
@@ -152,17 +235,14 @@ impl<T: Float> MultiHeadAttention<T> {
     /// Meant for generation under `no_grad`: cached keys and values are constants.
     pub fn forward_cached(&self, x: &Var<T>, cache: &mut KvCache<T>) -> Var<T> {
         let q = split_heads(&self.q_proj.forward(x), self.n_head); // (B, h, T_new, dh)
-        let mut k = split_heads(&self.k_proj.forward(x), self.n_head).value();
-        let mut v = split_heads(&self.v_proj.forward(x), self.n_head).value();
-        if let (Some(pk), Some(pv)) = (&cache.k, &cache.v) {
-            k = Tensor::concat(&[pk, &k], 2); // (B, h, T_past + T_new, dh)
-            v = Tensor::concat(&[pv, &v], 2);
-        }
-        cache.k = Some(k.clone());
-        cache.v = Some(v.clone());
+        let k_new = split_heads(&self.k_proj.forward(x), self.n_head).value();
+        let v_new = split_heads(&self.v_proj.forward(x), self.n_head).value();
+        cache.append(&k_new, &v_new);
+        let (k, v) = (cache.keys().expect("just appended"), cache.values().expect("just appended")); // (B, h, T_past + T_new, dh)
         let (tq, tk) = (q.shape()[2], k.shape()[2]);
-        let mask = causal_mask::<T>(tq, tk);
-        self.attend(&q, &Var::constant(k), &Var::constant(v), Some(&mask))
+        // One new position may see every cached one: no mask to build or apply.
+        let mask = (tq > 1).then(|| causal_mask::<T>(tq, tk));
+        self.attend(&q, &Var::constant(k), &Var::constant(v), mask.as_ref())
     }
 
     fn attend(&self, q: &Var<T>, k: &Var<T>, v: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
@@ -194,5 +274,46 @@ impl<T: Float> Module<T> for MultiHeadAttention<T> {
         v.extend(prefixed("v_proj", self.v_proj.named_parameters()));
         v.extend(prefixed("out_proj", self.out_proj.named_parameters()));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KvCache;
+    use tensor::Tensor;
+
+    #[test]
+    fn appends_across_growth_equal_one_concatenation() {
+        let mut cache = KvCache::<f64>::new();
+        let mut all_k: Vec<Tensor<f64>> = Vec::new();
+        let mut all_v: Vec<Tensor<f64>> = Vec::new();
+        // 3 + 1 + 15 + 1 + 20 = 40 positions: the buffer grows from 16 to 32 to 64.
+        for (i, t) in [3usize, 1, 15, 1, 20].into_iter().enumerate() {
+            // Keys as the attention makes them: a permuted (B, T, h, d) tensor.
+            let k = Tensor::rand_uniform(&[2, t, 3, 4], -1.0, 1.0, i as u64).permute(&[0, 2, 1, 3]);
+            let v = Tensor::rand_uniform(&[2, 3, t, 4], -1.0, 1.0, 100 + i as u64);
+            cache.append(&k, &v);
+            all_k.push(k);
+            all_v.push(v);
+            let want_k = Tensor::concat(&all_k.iter().collect::<Vec<_>>(), 2);
+            let want_v = Tensor::concat(&all_v.iter().collect::<Vec<_>>(), 2);
+            assert_eq!(cache.len(), want_k.shape()[2]);
+            assert_eq!(cache.keys().unwrap().to_vec(), want_k.to_vec());
+            assert_eq!(cache.values().unwrap().to_vec(), want_v.to_vec());
+        }
+        // A clone keeps its own positions when the original appends (copy on write).
+        let snapshot = cache.clone();
+        let extra = Tensor::ones(&[2, 3, 1, 4]);
+        cache.append(&extra, &extra);
+        assert_eq!(snapshot.len() + 1, cache.len());
+        assert_eq!(snapshot.keys().unwrap().shape(), &[2, 3, 40, 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "KvCache::append")]
+    fn a_different_head_count_panics() {
+        let mut cache = KvCache::<f32>::new();
+        cache.append(&Tensor::zeros(&[1, 2, 1, 4]), &Tensor::zeros(&[1, 2, 1, 4]));
+        cache.append(&Tensor::zeros(&[1, 3, 1, 4]), &Tensor::zeros(&[1, 3, 1, 4]));
     }
 }
