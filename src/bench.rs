@@ -43,16 +43,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use autograd::Gradients;
 use autograd::profile::{self, Profile};
 use rand::Rng;
 use tensor::{TensorRng, rng_from_seed};
-use transformer::optim::{AdamW, Optimizer, clip_grad_norm};
+use transformer::optim::AdamW;
 use transformer::{Gpt, GptConfig, Module};
 
-use crate::data::{CharTokenizer, Dataset, Split, TextData};
+use crate::data::{CharTokenizer, Dataset, TextData};
 use crate::error::{Error, Result};
-use crate::train::batch_loss;
+use crate::train::{StepBatches, apply_update, step_gradients};
 
 /// What one benchmark step trains: the model, the batch, and the optimizer's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -303,20 +302,19 @@ impl Bench {
         })
     }
 
-    /// One training step, as `train` takes it (gradient accumulation 1); returns the loss.
+    /// One training step, as `train` takes it (gradient accumulation 1, the same two functions);
+    /// returns the loss.
     fn step(&mut self) -> f32 {
         let w = &self.workload;
-        let batch = self.data.batch(Split::Train, w.batch_size, w.model.block_size, &mut self.rng);
-        let loss = batch_loss(&self.model, &batch);
-        let loss_value = loss.item();
-        let mut grads = Gradients::new();
-        let step_grads = loss.backward();
-        profile::scope(profile::GRAPH, || grads.accumulate(step_grads));
-        drop(loss); // frees the graph (timed as allocation when profiling)
-        profile::scope(profile::OPTIMIZER, || clip_grad_norm(&mut grads, &self.params, w.grad_clip));
-        self.opt.step(&grads);
-        profile::scope(profile::ALLOCATION, || drop(grads));
-        loss_value
+        let batches = StepBatches {
+            data: &self.data,
+            batch_size: w.batch_size,
+            block_size: w.model.block_size,
+            micro_batches: 1,
+        };
+        let (loss, grads) = step_gradients(&self.model, &batches, &mut self.rng);
+        apply_update(&mut self.opt, grads, &self.params, w.grad_clip);
+        loss
     }
 }
 

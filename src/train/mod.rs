@@ -4,21 +4,22 @@
 mod config;
 mod eval;
 mod metrics;
+mod step;
 
 pub use config::{Source, TrainConfig};
 pub use eval::{Graded, batch_loss, estimate_loss, grade_task};
 pub use metrics::{EvalRecord, METRICS_FILE, MetricsLog};
+pub use step::{StepBatches, apply_update, step_gradients};
 
 use std::time::Instant;
 
-use autograd::Gradients;
 use indicatif::{ProgressBar, ProgressStyle};
 use tensor::{TensorRng, rng_from_seed};
-use transformer::optim::{AdamW, LrSchedule, Optimizer, clip_grad_norm};
+use transformer::optim::{AdamW, LrSchedule, Optimizer};
 use transformer::{Gpt, GptConfig, Module};
 
 use crate::checkpoint::{self, ModelMeta, RngState, TrainState};
-use crate::data::{CharTokenizer, Dataset, Split, TaskData, TextData};
+use crate::data::{CharTokenizer, Dataset, TaskData, TextData};
 use crate::error::{Error, Result};
 
 /// What a run did, for the caller to print or test.
@@ -262,26 +263,18 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
 
         // One optimizer step: forward and backward over each micro-batch, then clip and update.
         run.opt.set_learning_rate(lr);
-        let mut grads = Gradients::new();
-        let mut loss_sum = 0.0f32;
-        for _ in 0..cfg.gradient_accumulation_steps {
-            let batch = data.batch(Split::Train, cfg.batch_size, block, &mut run.data_rng);
-            let loss = batch_loss(&run.model, &batch);
-            loss_sum += loss.item();
-            grads.accumulate(loss.backward());
-        }
-        let loss = loss_sum / cfg.gradient_accumulation_steps as f32;
+        let batches = StepBatches {
+            data: &data,
+            batch_size: cfg.batch_size,
+            block_size: block,
+            micro_batches: cfg.gradient_accumulation_steps,
+        };
+        let (loss, grads) = step_gradients(&run.model, &batches, &mut run.data_rng);
         if !loss.is_finite() {
             bar.finish_and_clear();
             return Err(diverged(cfg, step, "training loss", loss.into(), saved));
         }
-        if cfg.gradient_accumulation_steps > 1 {
-            grads.scale(1.0 / cfg.gradient_accumulation_steps as f32);
-        }
-        if cfg.grad_clip > 0.0 {
-            clip_grad_norm(&mut grads, &params, cfg.grad_clip);
-        }
-        run.opt.step(&grads);
+        apply_update(&mut run.opt, grads, &params, cfg.grad_clip);
         report.losses.push(loss);
         run.step += 1;
         window.1 += 1;
