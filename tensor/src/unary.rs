@@ -19,8 +19,10 @@
 
 use std::mem::MaybeUninit;
 
+use rayon::prelude::*;
+
 use crate::error::op_panic;
-use crate::map::build_vec;
+use crate::map::{PAR_CHUNK, PAR_MIN, build_vec};
 use crate::{Float, Tensor};
 
 /// sqrt(2 / pi), the scale inside the tanh approximation of GELU.
@@ -139,6 +141,68 @@ impl<T: Float> Tensor<T> {
     pub fn gelu_erf(&self) -> Tensor<T> {
         // SAFETY: `gelu_erf_kernel` writes every element of `out`.
         unsafe { self.map_slices(gelu_erf_kernel) }
+    }
+
+    /// [`Tensor::gelu_erf`] and, from the same pass, the normal CDF `Phi(x) = 0.5 (1 + erf(x /
+    /// sqrt 2))` that its backward needs: with it saved, [`Tensor::gelu_erf_backward_with_cdf`]
+    /// takes no erf at all (the autograd op does this; the erf is most of GELU's cost).
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![-1.0, 0.0, 2.0], &[3]);
+    /// let (y, cdf) = x.gelu_erf_with_cdf();
+    /// assert_eq!(y.to_vec(), x.gelu_erf().to_vec());
+    /// assert_eq!(cdf.to_vec()[1], 0.5);
+    /// ```
+    pub fn gelu_erf_with_cdf(&self) -> (Tensor<T>, Tensor<T>) {
+        let x = self.contiguous();
+        let xs = x.as_slice().expect("contiguous");
+        let (mut y, mut cdf) = (vec![T::ZERO; xs.len()], vec![T::ZERO; xs.len()]);
+        if xs.len() >= PAR_MIN {
+            y.par_chunks_mut(PAR_CHUNK)
+                .zip(cdf.par_chunks_mut(PAR_CHUNK))
+                .zip(xs.par_chunks(PAR_CHUNK))
+                .for_each(|((y, c), x)| gelu_erf_cdf_kernel(x, y, c));
+        } else {
+            gelu_erf_cdf_kernel(xs, &mut y, &mut cdf);
+        }
+        (Tensor::from_vec(y, self.shape()), Tensor::from_vec(cdf, self.shape()))
+    }
+
+    /// The gradient of GELU from the saved CDF of [`Tensor::gelu_erf_with_cdf`]:
+    /// `grad * (cdf + x phi(x))`, `phi(x) = exp(-x^2 / 2) / sqrt(2 pi)`, with `self` as `x`.
+    ///
+    /// # Panics
+    /// If `cdf` or `grad` differs in shape from `self`.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![-1.0, 0.0, 2.0], &[3]);
+    /// let (_, cdf) = x.gelu_erf_with_cdf();
+    /// let g = x.gelu_erf_backward_with_cdf(&cdf, &Tensor::ones(&[3]));
+    /// assert!(g.allclose(&x.gelu_erf_backward(&Tensor::ones(&[3])), 1e-15, 1e-15));
+    /// ```
+    #[track_caller]
+    pub fn gelu_erf_backward_with_cdf(&self, cdf: &Tensor<T>, grad: &Tensor<T>) -> Tensor<T> {
+        if grad.shape() != self.shape() || cdf.shape() != self.shape() {
+            op_panic(
+                "gelu_erf_backward_with_cdf",
+                format!(
+                    "cdf {:?} and grad {:?} must have the input's shape {:?}",
+                    cdf.shape(),
+                    grad.shape(),
+                    self.shape()
+                ),
+            );
+        }
+        let (x, c, g) = (self.contiguous(), cdf.contiguous(), grad.contiguous());
+        let (xs, cs, gs) = (x.as_slice().unwrap(), c.as_slice().unwrap(), g.as_slice().unwrap());
+        let fill = |start: usize, out: &mut [MaybeUninit<T>]| {
+            let end = start + out.len();
+            gelu_backward_from_cdf_kernel(&xs[start..end], &cs[start..end], &gs[start..end], out);
+        };
+        // SAFETY: the kernel writes every element of `out`.
+        Tensor::from_vec(unsafe { build_vec(xs.len(), fill) }, self.shape())
     }
 
     /// The gradient of [`Tensor::gelu_erf`]: `grad * gelu'(x)` with `self` as `x`, where
@@ -263,6 +327,43 @@ fn gelu_erf_kernel<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
     }
 }
 
+/// `gelu_erf` and `Phi(x)` on a slice, a block at a time, with the operations of
+/// [`gelu_erf_kernel`] (so `y` has the same bits).
+fn gelu_erf_cdf_kernel<T: Float>(x: &[T], y: &mut [T], cdf: &mut [T]) {
+    let (sqrt2, half) = (T::from_f64(std::f64::consts::SQRT_2), T::from_f64(0.5));
+    let mut u = [T::ZERO; GELU_BLOCK];
+    for ((y, c), x) in y.chunks_mut(GELU_BLOCK).zip(cdf.chunks_mut(GELU_BLOCK)).zip(x.chunks(GELU_BLOCK)) {
+        let u = &mut u[..x.len()];
+        for (ui, &v) in u.iter_mut().zip(x) {
+            *ui = v / sqrt2;
+        }
+        T::erf_in_place(u);
+        for (((y, c), &v), &e) in y.iter_mut().zip(c.iter_mut()).zip(x).zip(u.iter()) {
+            *y = half * v * (T::ONE + e);
+            *c = half * (T::ONE + e);
+        }
+    }
+}
+
+/// `g (cdf + x phi(x))` on slices, a block at a time: `exp(-x^2 / 2)` by [`Float::exp_in_place`].
+fn gelu_backward_from_cdf_kernel<T: Float>(x: &[T], cdf: &[T], g: &[T], out: &mut [MaybeUninit<T>]) {
+    let (inv_sqrt_2pi, half) = (T::from_f64(INV_SQRT_2PI), T::from_f64(0.5));
+    let mut ex = [T::ZERO; GELU_BLOCK];
+    for (((out, x), c), g) in
+        out.chunks_mut(GELU_BLOCK).zip(x.chunks(GELU_BLOCK)).zip(cdf.chunks(GELU_BLOCK)).zip(g.chunks(GELU_BLOCK))
+    {
+        let ex = &mut ex[..x.len()];
+        for (ex, &v) in ex.iter_mut().zip(x) {
+            *ex = -(half * v * v);
+        }
+        T::exp_in_place(ex);
+        for ((((o, &v), &c), &g), &ex) in out.iter_mut().zip(x).zip(c).zip(g).zip(ex.iter()) {
+            let pdf = inv_sqrt_2pi * ex;
+            o.write(g * (c + v * pdf));
+        }
+    }
+}
+
 /// [`Tensor::gelu_erf_backward`] on slices, a block at a time: `erf(x / sqrt 2)` and
 /// `exp(-x^2 / 2)` into scratch rows by [`Float::erf_in_place`] and [`Float::exp_in_place`]
 /// (vectorised for `f32`), then `g (cdf + x pdf)`.
@@ -351,6 +452,29 @@ mod tests {
             let tol = 4.0 * f32::EPSILON as f64 * b.abs() + 1.25e-7 * x.abs() + f32::MIN_POSITIVE as f64;
             assert!((a as f64 - b).abs() <= tol, "gelu_erf({x}) = {a} in f32, {b} in f64");
         }
+    }
+
+    #[test]
+    fn gelu_with_cdf_gives_gelu_bits_and_a_backward_close_to_the_erf_one() {
+        fn check<T: Float>(xs: &[f64], tol: f64) {
+            let x = Tensor::<T>::from_vec(xs.iter().map(|&v| T::from_f64(v)).collect(), &[xs.len()]);
+            let (y, cdf) = x.gelu_erf_with_cdf();
+            assert_eq!(y.to_vec(), x.gelu_erf().to_vec());
+            let g = x.map(|v| v * T::from_f64(0.75) - T::ONE);
+            let from_cdf = x.gelu_erf_backward_with_cdf(&cdf, &g);
+            // The same formula with the forward's Phi (erf of x / sqrt 2 rather than x * (1 / sqrt 2)).
+            let half = T::from_f64(0.5);
+            for (((&x, &c), &g), &got) in x.to_vec().iter().zip(&cdf.to_vec()).zip(&g.to_vec()).zip(&from_cdf.to_vec())
+            {
+                let want = g * (c + x * (T::from_f64(super::INV_SQRT_2PI) * exp1(-(half * x * x))));
+                assert!(got.to_f64().to_bits() == want.to_f64().to_bits() || (got.is_nan() && want.is_nan()));
+            }
+            assert!(from_cdf.allclose(&x.gelu_erf_backward(&g), tol, tol));
+        }
+        // Large enough to run in parallel chunks.
+        let xs: Vec<f64> = (0..100_000).map(|k| (k as f64 - 50_000.0) * 1e-4).collect();
+        check::<f32>(&xs, 1e-6);
+        check::<f64>(&xs, 1e-15);
     }
 
     #[test]

@@ -182,9 +182,10 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn gelu_erf(&self) -> Var<T> {
         let x = self.value();
-        let y = x.gelu_erf();
+        // Phi(x) comes out of the forward pass and is saved: the backward needs no erf.
+        let (y, cdf) = x.gelu_erf_with_cdf();
         // g * (Phi(x) + x * phi(x)), as one vectorised tensor kernel.
-        Var::from_op("gelu_erf", y, &[self], move |g| vec![Some(x.gelu_erf_backward(g))])
+        Var::from_op("gelu_erf", y, &[self], move |g| vec![Some(x.gelu_erf_backward_with_cdf(&cdf, g))])
     }
 
     /// `c = max(a, b)` elementwise with broadcasting; NaN if either is NaN.
