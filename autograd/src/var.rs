@@ -277,6 +277,36 @@ impl<T: Float> Var<T> {
         assert_eq!(v.shape(), shape.as_slice(), "update_value: the closure changed the shape");
     }
 
+    /// [`Var::update_value`] for several leaves at once: `f` gets every value mutably, so an
+    /// optimizer can update all parameters in one parallel pass.
+    ///
+    /// # Panics
+    /// If a variable is not a leaf, appears twice, or `f` changes a shape.
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// let (a, b) = (Var::parameter(Tensor::<f32>::ones(&[2])), Var::parameter(Tensor::<f32>::ones(&[3])));
+    /// Var::update_values(&[a.clone(), b.clone()], |values| {
+    ///     for v in values.iter_mut() {
+    ///         v.data_mut().iter_mut().for_each(|x| *x *= 2.0);
+    ///     }
+    /// });
+    /// assert_eq!(b.value().to_vec(), vec![2.0; 3]);
+    /// ```
+    #[track_caller]
+    pub fn update_values(vars: &[Var<T>], f: impl FnOnce(&mut [&mut Tensor<T>])) {
+        assert!(vars.iter().all(Var::is_leaf), "update_values: only leaves can be assigned");
+        // A variable listed twice would be borrowed mutably twice: RefCell panics on that.
+        let mut guards: Vec<_> = vars.iter().map(|v| v.0.value.borrow_mut()).collect();
+        let shapes: Vec<Vec<usize>> = guards.iter().map(|g| g.shape().to_vec()).collect();
+        let mut values: Vec<&mut Tensor<T>> = guards.iter_mut().map(|g| &mut **g).collect();
+        f(&mut values);
+        for (g, shape) in guards.iter().zip(&shapes) {
+            assert_eq!(g.shape(), shape.as_slice(), "update_values: the closure changed a shape");
+        }
+    }
+
     /// Attaches a human-readable label (shown by the tape printer and the DOT export).
     pub fn set_label(&self, label: impl Into<String>) {
         *self.0.label.borrow_mut() = Some(label.into());

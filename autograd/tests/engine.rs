@@ -426,3 +426,17 @@ fn gradcheck_names_vars_checked_by_name() {
     // The checker restores the value it perturbed.
     assert_eq!(w.value().to_vec(), vec![0.5, -0.5]);
 }
+
+#[test]
+#[should_panic(expected = "already")]
+fn update_values_refuses_a_variable_listed_twice() {
+    let a = Var::parameter(Tensor::<f32>::ones(&[2]));
+    Var::update_values(&[a.clone(), a], |_| {});
+}
+
+#[test]
+#[should_panic(expected = "update_values: the closure changed a shape")]
+fn update_values_refuses_a_shape_change() {
+    let a = Var::parameter(Tensor::<f32>::ones(&[2]));
+    Var::update_values(&[a], |v| *v[0] = Tensor::ones(&[3]));
+}

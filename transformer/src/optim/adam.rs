@@ -124,8 +124,8 @@ impl<T: Float> AdamW<T> {
 }
 
 /// Elements per parallel task of the update (each element is updated on its own, so the split
-/// never changes a result).
-const PAR_CHUNK: usize = 1 << 14;
+/// never changes a result). Small parameters are one task each.
+const PAR_CHUNK: usize = 1 << 15;
 
 /// The scalars of one step, shared by every parameter.
 #[derive(Clone, Copy)]
@@ -193,23 +193,34 @@ impl<T: Float> Optimizer<T> for AdamW<T> {
                 bc2_sqrt,
                 eps: T::from_f64(self.eps),
             };
-            for (i, group) in self.groups.iter().enumerate() {
+            let wd = T::from_f64(self.weight_decay);
+            let decoupled = self.decoupled;
+            // The parameters that have a gradient, with their moments and decay.
+            let mut params = Vec::new();
+            let mut work = Vec::new();
+            for ((group, m), v) in self.groups.iter().zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
                 let Some(grad) = grads.get(&group.param) else { continue };
-                let grad = grad.contiguous();
-                let g = grad.as_slice().expect("contiguous");
-                let wd = if group.decay { T::from_f64(self.weight_decay) } else { T::ZERO };
-                let (m, v) = (self.m[i].data_mut(), self.v[i].data_mut());
-                let decoupled = self.decoupled;
-                group.param.update_value(|value| {
-                    let p = value.data_mut();
-                    // Every element is updated on its own: chunks change nothing but the speed.
-                    p.par_chunks_mut(PAR_CHUNK)
-                        .zip(g.par_chunks(PAR_CHUNK))
-                        .zip(m.par_chunks_mut(PAR_CHUNK))
-                        .zip(v.par_chunks_mut(PAR_CHUNK))
-                        .for_each(|(((p, g), m), v)| coeffs.update(p, g, m, v, wd, decoupled));
-                });
+                params.push(group.param.clone());
+                work.push((grad.contiguous(), m, v, if group.decay { wd } else { T::ZERO }));
             }
+            Var::update_values(&params, |values| {
+                // Every element is updated on its own: one parallel pass over fixed chunks of all
+                // the parameters (how they are cut changes nothing but the speed).
+                let mut chunks = Vec::new();
+                for (value, (grad, m, v, wd)) in values.iter_mut().zip(work.iter_mut()) {
+                    let g = grad.as_slice().expect("contiguous");
+                    let (p, m, v) = (value.data_mut(), m.data_mut(), v.data_mut());
+                    for (((p, g), m), v) in p
+                        .chunks_mut(PAR_CHUNK)
+                        .zip(g.chunks(PAR_CHUNK))
+                        .zip(m.chunks_mut(PAR_CHUNK))
+                        .zip(v.chunks_mut(PAR_CHUNK))
+                    {
+                        chunks.push((p, g, m, v, *wd));
+                    }
+                }
+                chunks.into_par_iter().for_each(|(p, g, m, v, wd)| coeffs.update(p, g, m, v, wd, decoupled));
+            });
         });
     }
 
