@@ -2,8 +2,7 @@
 //! accumulation, on a task and on text), the metrics log across a resume, determinism across
 //! thread counts, and the embedded default actually learning.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use gradlab::checkpoint::{load_model, load_train_state};
 use gradlab::cli::{TrainArgs, train_config};
@@ -11,29 +10,8 @@ use gradlab::data::Task;
 use gradlab::train::{EvalRecord, METRICS_FILE, MetricsLog, TrainConfig, train};
 use gradlab::transformer::Module;
 
-/// A fresh, empty directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("gradlab-train-test-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::TempDir;
 
 /// About 4 KB of text with structure to learn: words drawn by a fixed LCG from a small list.
 fn generated_text() -> String {
