@@ -17,7 +17,7 @@ use gradlab::transformer::Module;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 mod common;
-use common::TempDir;
+use common::{TempDir, generated_text};
 
 /// Small fast training settings (a run takes well under a second).
 const TINY: [&str; 15] = [
@@ -166,30 +166,9 @@ fn trained_task(dir: &Path) {
     succeeds(dir, &train_args(&["--task", "sort", "--out-dir", "out"]));
 }
 
-/// About 4 KB of generated text: words drawn from a small list by a fixed LCG, in lines.
-fn generated_text() -> String {
-    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "runs", "far", "away"];
-    let mut state: u64 = 2024;
-    let mut out = String::new();
-    let mut line_len = 0;
-    while out.len() < 4000 {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let w = words[(state >> 33) as usize % words.len()];
-        out.push_str(w);
-        line_len += w.len() + 1;
-        if line_len > 60 {
-            out.push_str(".\n");
-            line_len = 0;
-        } else {
-            out.push(' ');
-        }
-    }
-    out
-}
-
 /// `dir/words.txt` and a tiny character model of it in `dir/out` (block size 16).
 fn trained_text(dir: &Path) {
-    std::fs::write(dir.join("words.txt"), generated_text()).unwrap();
+    std::fs::write(dir.join("words.txt"), generated_text(2024)).unwrap();
     succeeds(dir, &train_args(&["--data", "words.txt", "--block-size", "16", "--out-dir", "out"]));
 }
 
@@ -441,7 +420,7 @@ fn resume_past_max_iters() {
 #[test]
 fn training_that_diverges() {
     let dir = TempDir::new("diverge");
-    std::fs::write(dir.join("words.txt"), generated_text()).unwrap();
+    std::fs::write(dir.join("words.txt"), generated_text(2024)).unwrap();
     for source in [&["--task", "sort"][..], &["--data", "words.txt", "--block-size", "16"]] {
         let mut extra = vec!["--out-dir", "out", "--learning-rate", "1e30", "--eval-interval", "1"];
         extra.extend_from_slice(source);
@@ -771,11 +750,11 @@ fn eval_prints_the_same_json_line_twice() {
     let json: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
     let loss = json["loss"].as_f64().unwrap();
     // A barely trained character model: below uniform over the vocabulary, above zero.
-    let vocab = CharTokenizer::from_corpus(&generated_text()).vocab_size();
+    let vocab = CharTokenizer::from_corpus(&generated_text(2024)).vocab_size();
     assert!(loss > 0.5 && loss < (vocab as f64).ln() + 0.1, "loss {loss}, vocabulary {vocab}");
     assert_eq!(json["split"], "val");
     // Every whole block of the last 10% of the text, none twice.
-    let n = generated_text().chars().count();
+    let n = generated_text(2024).chars().count();
     let val = n - n * 9 / 10;
     assert_eq!(json["tokens"].as_u64().unwrap() as usize, (val - 1) / 16 * 16, "{first}");
     assert_eq!(succeeds(dir.path(), &args), first, "eval is deterministic");

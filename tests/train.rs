@@ -11,28 +11,7 @@ use gradlab::train::{EvalRecord, METRICS_FILE, MetricsLog, TrainConfig, train};
 use gradlab::transformer::Module;
 
 mod common;
-use common::TempDir;
-
-/// About 4 KB of text with structure to learn: words drawn by a fixed LCG from a small list.
-fn generated_text() -> String {
-    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "runs", "far", "away"];
-    let mut state: u64 = 12345;
-    let mut out = String::new();
-    let mut line_len = 0;
-    while out.len() < 4000 {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let w = words[(state >> 33) as usize % words.len()];
-        out.push_str(w);
-        line_len += w.len() + 1;
-        if line_len > 60 {
-            out.push_str(".\n");
-            line_len = 0;
-        } else {
-            out.push(' ');
-        }
-    }
-    out
-}
+use common::{TempDir, generated_text};
 
 /// Small fast settings over `c`: 40 steps, an evaluation (and checkpoint) every 10.
 fn tiny(mut c: TrainConfig) -> TrainConfig {
@@ -122,7 +101,7 @@ fn resume_is_bit_exact_with_dropout_on_a_task() {
 fn resume_is_bit_exact_with_gradient_accumulation_on_text() {
     let data = TempDir::new("text-data");
     let path = data.path().join("words.txt");
-    std::fs::write(&path, generated_text()).unwrap();
+    std::fs::write(&path, generated_text(12345)).unwrap();
     let cfg = TrainConfig {
         dropout: 0.1,
         gradient_accumulation_steps: 2,
@@ -161,7 +140,7 @@ fn resume_replaces_metrics_logged_after_the_checkpoint() {
 fn losses_are_identical_with_one_and_two_threads() {
     let data = TempDir::new("threads-data");
     let path = data.path().join("words.txt");
-    std::fs::write(&path, generated_text()).unwrap();
+    std::fs::write(&path, generated_text(12345)).unwrap();
     let run = |threads: usize| {
         let dir = TempDir::new(&format!("threads-{threads}"));
         let cfg = TrainConfig {

@@ -83,15 +83,11 @@ impl<T: Float> Gradients<T> {
     /// Multiplies every gradient by `factor` (e.g. 1 / number of micro-batches, or clipping).
     pub fn scale(&mut self, factor: T) {
         for g in self.map.values_mut() {
-            scale_in_place(g, factor);
+            // In place: `data_mut` copies first only if `g` shares its storage.
+            for x in g.data_mut() {
+                *x *= factor;
+            }
         }
-    }
-}
-
-/// `g *= factor`, in place when `g` owns its storage (a gradient store's usually does).
-pub(crate) fn scale_in_place<T: Float>(g: &mut Tensor<T>, factor: T) {
-    for x in g.data_mut() {
-        *x *= factor;
     }
 }
 

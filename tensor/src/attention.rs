@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::error::op_panic;
 use crate::lanes::{lane_dot, lane_sum};
-use crate::layout::{Layout, broadcast_shape};
+use crate::layout::{Layout, broadcast_shape, for_each_offsets};
 use crate::softmax::row_max;
 use crate::{Float, Tensor};
 
@@ -77,22 +77,66 @@ impl Items {
     fn of(layout: &Layout) -> Items {
         let nd = layout.ndim();
         let (shape, strides) = (layout.shape(), layout.strides());
-        let lead = &shape[..nd - 2];
-        let mut offsets = Vec::with_capacity(lead.iter().product());
-        let mut index = vec![0usize; lead.len()];
-        'outer: loop {
-            offsets.push(layout.offset() + index.iter().zip(strides).map(|(i, s)| i * s).sum::<usize>());
-            for a in (0..lead.len()).rev() {
-                index[a] += 1;
-                if index[a] < lead[a] {
-                    continue 'outer;
-                }
-                index[a] = 0;
-            }
-            break;
-        }
+        // The leading axes alone, walked by the crate's strided walker.
+        let lead = Layout::new(shape[..nd - 2].to_vec(), strides[..nd - 2].to_vec(), layout.offset());
+        let mut offsets = Vec::with_capacity(lead.numel());
+        for_each_offsets(lead.shape(), [&lead], |[o]| offsets.push(o));
         Items { offsets, rows: strides[nd - 2] as isize, cols: strides[nd - 1] as isize }
     }
+
+    /// Item `n` of an operand whose storage is `data`.
+    fn mat<T>(&self, data: &[T], n: usize) -> Mat<T> {
+        Mat { ptr: data.as_ptr().wrapping_add(self.offsets[n]), rows: self.rows, cols: self.cols }
+    }
+
+    /// Item `n` of an output written through `dst`.
+    fn out<T>(&self, dst: SharedMut<T>, n: usize) -> MatMut<T> {
+        MatMut { ptr: dst.at(self.offsets[n]), rows: self.rows, cols: self.cols }
+    }
+}
+
+/// A GEMM operand: its first element and its (row, column) strides.
+#[derive(Clone, Copy)]
+struct Mat<T> {
+    ptr: *const T,
+    rows: isize,
+    cols: isize,
+}
+
+impl<T> Mat<T> {
+    /// A row-major scratch matrix of `cols` columns.
+    fn dense(data: &[T], cols: usize) -> Self {
+        Mat { ptr: data.as_ptr(), rows: cols as isize, cols: 1 }
+    }
+
+    /// The transpose: the same elements with the strides swapped.
+    fn t(self) -> Self {
+        Mat { ptr: self.ptr, rows: self.cols, cols: self.rows }
+    }
+}
+
+/// A GEMM output: its first element and its (row, column) strides.
+struct MatMut<T> {
+    ptr: *mut T,
+    rows: isize,
+    cols: isize,
+}
+
+impl<T> MatMut<T> {
+    /// A row-major scratch matrix of `cols` columns.
+    fn dense(data: &mut [T], cols: usize) -> Self {
+        MatMut { ptr: data.as_mut_ptr(), rows: cols as isize, cols: 1 }
+    }
+}
+
+/// `c = alpha a b` for `a` (m, k) and `b` (k, n), overwriting the (m, n) matrix `c`.
+///
+/// # Safety
+/// Each matrix's pointer and strides must address valid elements for its shape, and no other
+/// thread may touch `c`'s elements meanwhile.
+unsafe fn gemm<T: Float>(m: usize, k: usize, n: usize, alpha: T, a: Mat<T>, b: Mat<T>, c: MatMut<T>) {
+    // SAFETY: forwarded to the caller.
+    unsafe { T::gemm(m, k, n, alpha, a.ptr, a.rows, a.cols, b.ptr, b.rows, b.cols, T::ZERO, c.ptr, c.rows, c.cols) }
 }
 
 /// A dense layout of `shape` whose axes are ordered in memory as `like`'s are (largest stride
@@ -190,22 +234,7 @@ impl<T: Float> Tensor<T> {
             // their storage; each item writes only its own rows of `out` (distinct per item).
             unsafe {
                 // w = scale * q_n k_n^T  (Tq, Tk)
-                T::gemm(
-                    tq,
-                    dh,
-                    tk,
-                    scale,
-                    qp.as_ptr().add(iq.offsets[n]),
-                    iq.rows,
-                    iq.cols,
-                    kp.as_ptr().add(ik.offsets[n]),
-                    ik.cols,
-                    ik.rows,
-                    T::ZERO,
-                    w.as_mut_ptr(),
-                    tk as isize,
-                    1,
-                );
+                gemm(tq, dh, tk, scale, iq.mat(qp, n), ik.mat(kp, n).t(), MatMut::dense(w, tk));
             }
             if let (Some((m, _)), Some(im)) = (&mask, &im) {
                 let ms = &m.storage()[..];
@@ -231,22 +260,7 @@ impl<T: Float> Tensor<T> {
             // SAFETY: as above; `op` addresses `out`, whose item `n` no other task writes.
             unsafe {
                 // out_n = w v_n  (Tq, dv)
-                T::gemm(
-                    tq,
-                    tk,
-                    dv,
-                    T::ONE,
-                    w.as_ptr(),
-                    tk as isize,
-                    1,
-                    vp.as_ptr().add(iv.offsets[n]),
-                    iv.rows,
-                    iv.cols,
-                    T::ZERO,
-                    op.at(io.offsets[n]),
-                    io.rows,
-                    io.cols,
-                );
+                gemm(tq, tk, dv, T::ONE, Mat::dense(w, tk), iv.mat(vp, n), io.out(op, n));
             }
         };
         if tq * tk > 0 {
@@ -383,45 +397,16 @@ fn backward_kernel<T: Float>(
     let [(dqp, idq), (dkp, idk), (dvp, idv)] = dst;
     let (dqp, dkp, dvp) = (*dqp, *dkp, *dvp);
     let (qp, kp, vp, gp) = (&q.storage()[..], &k.storage()[..], &v.storage()[..], &g.storage()[..]);
-    let item = |n: usize, pn: &[T]| {
-        let mut ds = vec![T::ZERO; tq * tk];
+    // `ds` is scratch for dP and then dS, (Tq, Tk): one per task, reused across its items.
+    let item = |n: usize, pn: &[T], ds: &mut [T]| {
+        let (p, g) = (Mat::dense(pn, tk), ig.mat(gp, n));
         // SAFETY: offsets and strides come from the operands' layouts; item `n` of each gradient
         // is written by this task only, and the three gradients do not overlap.
         unsafe {
             // dV_n = P_n^T g_n  (Tk, dv)
-            T::gemm(
-                tk,
-                tq,
-                dv,
-                T::ONE,
-                pn.as_ptr(),
-                1,
-                tk as isize,
-                gp.as_ptr().add(ig.offsets[n]),
-                ig.rows,
-                ig.cols,
-                T::ZERO,
-                dvp.at(idv.offsets[n]),
-                idv.rows,
-                idv.cols,
-            );
+            gemm(tk, tq, dv, T::ONE, p.t(), g, idv.out(dvp, n));
             // dP_n = g_n V_n^T  (Tq, Tk)
-            T::gemm(
-                tq,
-                dv,
-                tk,
-                T::ONE,
-                gp.as_ptr().add(ig.offsets[n]),
-                ig.rows,
-                ig.cols,
-                vp.as_ptr().add(iv.offsets[n]),
-                iv.cols,
-                iv.rows,
-                T::ZERO,
-                ds.as_mut_ptr(),
-                tk as isize,
-                1,
-            );
+            gemm(tq, dv, tk, T::ONE, g, iv.mat(vp, n).t(), MatMut::dense(ds, tk));
         }
         // dS = P * (dP - sum(dP * P)) * scale, row by row (the softmax backward, then the scale).
         for (d, pr) in ds.chunks_exact_mut(tk).zip(pn.chunks_exact(tk)) {
@@ -430,49 +415,22 @@ fn backward_kernel<T: Float>(
                 *a = b * (*a - dot) * scale;
             }
         }
+        let ds = Mat::dense(ds, tk);
         // SAFETY: as above.
         unsafe {
             // dQ_n = dS K_n  (Tq, dh)
-            T::gemm(
-                tq,
-                tk,
-                dh,
-                T::ONE,
-                ds.as_ptr(),
-                tk as isize,
-                1,
-                kp.as_ptr().add(ik.offsets[n]),
-                ik.rows,
-                ik.cols,
-                T::ZERO,
-                dqp.at(idq.offsets[n]),
-                idq.rows,
-                idq.cols,
-            );
+            gemm(tq, tk, dh, T::ONE, ds, ik.mat(kp, n), idq.out(dqp, n));
             // dK_n = dS^T Q_n  (Tk, dh)
-            T::gemm(
-                tk,
-                tq,
-                dh,
-                T::ONE,
-                ds.as_ptr(),
-                1,
-                tk as isize,
-                qp.as_ptr().add(iq.offsets[n]),
-                iq.rows,
-                iq.cols,
-                T::ZERO,
-                dkp.at(idk.offsets[n]),
-                idk.rows,
-                idk.cols,
-            );
+            gemm(tk, tq, dh, T::ONE, ds.t(), iq.mat(qp, n), idk.out(dkp, n));
         }
     };
     if tq * tk > 0 {
+        let scratch = || vec![T::ZERO; tq * tk];
         if in_parallel(iq.offsets.len(), 2 * tq * tk * (dh + dv)) {
-            ps.par_chunks(tq * tk).enumerate().for_each(|(n, pn)| item(n, pn));
+            ps.par_chunks(tq * tk).enumerate().for_each_init(scratch, |ds, (n, pn)| item(n, pn, ds));
         } else {
-            ps.chunks(tq * tk).enumerate().for_each(|(n, pn)| item(n, pn));
+            let mut ds = scratch();
+            ps.chunks(tq * tk).enumerate().for_each(|(n, pn)| item(n, pn, &mut ds));
         }
     }
 }

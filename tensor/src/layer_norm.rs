@@ -54,12 +54,6 @@ fn rows_of<T: Float>(op: &str, x: &Tensor<T>, weight: &Tensor<T>, bias: Option<&
     (d, x.numel().checked_div(d).unwrap_or(0))
 }
 
-/// The elements of `t`, contiguous (a copy only when `t` is a strided view: the row kernels read
-/// plain slices).
-fn dense<T: Float>(t: &Tensor<T>) -> Tensor<T> {
-    t.contiguous()
-}
-
 impl<T: Float> Tensor<T> {
     /// Layer norm over the last axis with gain `weight` and optional shift `bias` (both `(d)`),
     /// returning `y` (contiguous, the shape of `x`) and the per-row statistics the backward
@@ -76,8 +70,9 @@ impl<T: Float> Tensor<T> {
     #[track_caller]
     pub fn layer_norm(&self, weight: &Tensor<T>, bias: Option<&Tensor<T>>, eps: T) -> (Tensor<T>, LayerNormStats<T>) {
         let (d, rows) = rows_of("layer_norm", self, weight, bias);
-        let (x, w) = (dense(self), dense(weight));
-        let b = bias.map(dense);
+        // The row kernels read plain slices: a strided input is copied once here.
+        let (x, w) = (self.contiguous(), weight.contiguous());
+        let b = bias.map(Tensor::contiguous);
         let (xs, ws) = (x.as_slice().expect("dense"), w.as_slice().expect("dense"));
         let bs = b.as_ref().map(|b| b.as_slice().expect("dense"));
         let (mut y, mut mean, mut rstd) = (vec![T::ZERO; rows * d], vec![T::ZERO; rows], vec![T::ZERO; rows]);
@@ -136,7 +131,7 @@ impl<T: Float> Tensor<T> {
                 ),
             );
         }
-        let (x, w, g) = (dense(x), dense(weight), dense(g));
+        let (x, w, g) = (x.contiguous(), weight.contiguous(), g.contiguous());
         let (xs, ws, gs) = (x.as_slice().expect("dense"), w.as_slice().expect("dense"), g.as_slice().expect("dense"));
         let mut dx = vec![T::ZERO; rows * d];
         let tasks = rows.div_ceil(ROWS_PER_TASK);

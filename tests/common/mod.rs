@@ -36,3 +36,25 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// About 4 KB of text with structure to learn: words drawn from a small list by a fixed LCG
+/// started at `seed`, in lines of about 60 characters.
+pub fn generated_text(seed: u64) -> String {
+    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "runs", "far", "away"];
+    let mut state = seed;
+    let mut out = String::new();
+    let mut line_len = 0;
+    while out.len() < 4000 {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let w = words[(state >> 33) as usize % words.len()];
+        out.push_str(w);
+        line_len += w.len() + 1;
+        if line_len > 60 {
+            out.push_str(".\n");
+            line_len = 0;
+        } else {
+            out.push(' ');
+        }
+    }
+    out
+}

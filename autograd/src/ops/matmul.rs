@@ -31,20 +31,20 @@ impl<T: Float> Var<T> {
         let value = a.matmul(&b);
         let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
         Var::from_op("matmul", value, &[self, other], move |g| {
+            // `split`: whether one product may be cut into per-thread row runs.
+            let mm = |x: &Tensor<T>, y: &Tensor<T>, split: bool| if split { x.matmul(y) } else { x.matmul_unsplit(y) };
             let grad_a = |split: bool| {
-                let mm = |x: &Tensor<T>, y: &Tensor<T>| if split { x.matmul(y) } else { x.matmul_unsplit(y) };
                 if is_transposed_view(&a) && g.shape()[..g.ndim() - 2] == a.shape()[..a.ndim() - 2] {
-                    mm(&b, &g.mt()).mt() // (g B^T)^T^T, laid out like A
+                    mm(&b, &g.mt(), split).mt() // (g B^T)^T^T, laid out like A
                 } else {
-                    mm(g, &b.mt()).sum_to_shape(a.shape())
+                    mm(g, &b.mt(), split).sum_to_shape(a.shape())
                 }
             };
             let grad_b = |split: bool| {
-                let mm = |x: &Tensor<T>, y: &Tensor<T>| if split { x.matmul(y) } else { x.matmul_unsplit(y) };
                 if is_transposed_view(&b) && g.shape()[..g.ndim() - 2] == b.shape()[..b.ndim() - 2] {
-                    mm(&g.mt(), &a).mt() // (g^T A)^T, laid out like B
+                    mm(&g.mt(), &a, split).mt() // (g^T A)^T, laid out like B
                 } else {
-                    mm(&a.mt(), g).sum_to_shape(b.shape())
+                    mm(&a.mt(), g, split).sum_to_shape(b.shape())
                 }
             };
             match (need_a, need_b) {
