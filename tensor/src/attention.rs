@@ -17,6 +17,8 @@
 //! on the number of threads. The autograd op (`Var::attention`) checks this kernel against
 //! its composition from primitives, in value and gradient.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::error::op_panic;
@@ -127,6 +129,12 @@ impl<T> MatMut<T> {
     fn dense(data: &mut [T], cols: usize) -> Self {
         MatMut { ptr: data.as_mut_ptr(), rows: cols as isize, cols: 1 }
     }
+
+    /// A row-major matrix of `cols` columns over memory not yet written: the GEMM (`beta = 0`)
+    /// writes every element without reading any.
+    fn uninit(data: &mut [MaybeUninit<T>], cols: usize) -> Self {
+        MatMut { ptr: data.as_mut_ptr().cast(), rows: cols as isize, cols: 1 }
+    }
 }
 
 /// `c = alpha a b` for `a` (m, k) and `b` (k, n), overwriting the (m, n) matrix `c`.
@@ -183,6 +191,14 @@ fn alloc_like<T: Float>(shape: &[usize], like: &Layout) -> (Vec<T>, Layout) {
     (vec![T::ZERO; layout.numel()], layout)
 }
 
+/// An empty buffer with room for a tensor of `shape` laid out like `like`, for a kernel that
+/// writes every element before the caller sets its length: no zeroing pass over memory that is
+/// about to be overwritten.
+fn reserve_like<T: Float>(shape: &[usize], like: &Layout) -> (Vec<T>, Layout) {
+    let layout = dense_like(shape, like);
+    (Vec::with_capacity(layout.numel()), layout)
+}
+
 impl<T: Float> Tensor<T> {
     /// Fused scaled dot-product attention: `softmax(q k^T * scale + mask) v`, returning the output
     /// `(..., Tq, dv)` and the attention weights `(..., Tq, Tk)` (the softmax, which the backward
@@ -221,21 +237,29 @@ impl<T: Float> Tensor<T> {
         });
         let mut out_shape = lead.clone();
         out_shape.extend([tq, dv]);
-        let (mut out, out_layout) = alloc_like::<T>(&out_shape, q.layout());
-        let mut weights = vec![T::ZERO; score_shape.iter().product()];
+        // With at least one query and one key, every item writes all of its weights and output
+        // rows (GEMMs with beta = 0), so neither buffer is zeroed first. With no keys the output
+        // is an empty sum: zeros.
+        let written = tq * tk > 0;
+        let (mut out, out_layout) =
+            if written { reserve_like::<T>(&out_shape, q.layout()) } else { alloc_like::<T>(&out_shape, q.layout()) };
+        let n_weights: usize = score_shape.iter().product();
+        let mut weights: Vec<T> = Vec::with_capacity(n_weights);
         let (iq, ik, iv, io) =
             (Items::of(q.layout()), Items::of(k.layout()), Items::of(v.layout()), Items::of(&out_layout));
         let im = mask.as_ref().map(|(_, l)| Items::of(l));
         let (qp, kp, vp) = (&q.storage()[..], &k.storage()[..], &v.storage()[..]);
         let op = SharedMut(out.as_mut_ptr());
         let dh = q.shape()[q.ndim() - 1];
-        let item = |n: usize, w: &mut [T]| {
+        let item = |n: usize, w: &mut [MaybeUninit<T>]| {
             // SAFETY: every offset and stride comes from the operands' own layouts, which address
             // their storage; each item writes only its own rows of `out` (distinct per item).
             unsafe {
                 // w = scale * q_n k_n^T  (Tq, Tk)
-                gemm(tq, dh, tk, scale, iq.mat(qp, n), ik.mat(kp, n).t(), MatMut::dense(w, tk));
+                gemm(tq, dh, tk, scale, iq.mat(qp, n), ik.mat(kp, n).t(), MatMut::uninit(w, tk));
             }
+            // SAFETY: the GEMM above wrote every element of `w`.
+            let w = unsafe { &mut *(w as *mut [MaybeUninit<T>] as *mut [T]) };
             if let (Some((m, _)), Some(im)) = (&mask, &im) {
                 let ms = &m.storage()[..];
                 for (i, row) in w.chunks_exact_mut(tk).enumerate() {
@@ -263,11 +287,18 @@ impl<T: Float> Tensor<T> {
                 gemm(tq, tk, dv, T::ONE, Mat::dense(w, tk), iv.mat(vp, n), io.out(op, n));
             }
         };
-        if tq * tk > 0 {
+        if written {
+            let w = &mut weights.spare_capacity_mut()[..n_weights];
             if in_parallel(iq.offsets.len(), tq * tk * (dh + dv)) {
-                weights.par_chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
+                w.par_chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
             } else {
-                weights.chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
+                w.chunks_mut(tq * tk).enumerate().for_each(|(n, w)| item(n, w));
+            }
+            // SAFETY: every item wrote its whole chunk of the weights and its rows of the output,
+            // and the items cover both buffers.
+            unsafe {
+                weights.set_len(n_weights);
+                out.set_len(out_layout.numel());
             }
         }
         let out = Tensor::from_storage(std::sync::Arc::new(out), out_layout);

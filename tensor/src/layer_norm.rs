@@ -75,10 +75,12 @@ impl<T: Float> Tensor<T> {
         let b = bias.map(Tensor::contiguous);
         let (xs, ws) = (x.as_slice().expect("dense"), w.as_slice().expect("dense"));
         let bs = b.as_ref().map(|b| b.as_slice().expect("dense"));
-        let (mut y, mut mean, mut rstd) = (vec![T::ZERO; rows * d], vec![T::ZERO; rows], vec![T::ZERO; rows]);
+        // `y` is written row by row below, never zeroed first.
+        let (mut y, mut mean, mut rstd) = (Vec::with_capacity(rows * d), vec![T::ZERO; rows], vec![T::ZERO; rows]);
         if rows > 0 {
             let inv_d = T::ONE / T::from_usize(d);
-            y.par_chunks_mut(ROWS_PER_TASK * d)
+            y.spare_capacity_mut()[..rows * d]
+                .par_chunks_mut(ROWS_PER_TASK * d)
                 .zip(xs.par_chunks(ROWS_PER_TASK * d))
                 .zip(mean.par_chunks_mut(ROWS_PER_TASK).zip(rstd.par_chunks_mut(ROWS_PER_TASK)))
                 .for_each(|((y, x), (mean, rstd))| {
@@ -93,12 +95,12 @@ impl<T: Float> Tensor<T> {
                         match bs {
                             Some(bs) => {
                                 for (((yi, &c), &wi), &bi) in yr.iter_mut().zip(&centered).zip(ws).zip(bs) {
-                                    *yi = c * rs * wi + bi;
+                                    yi.write(c * rs * wi + bi);
                                 }
                             }
                             None => {
                                 for ((yi, &c), &wi) in yr.iter_mut().zip(&centered).zip(ws) {
-                                    *yi = c * rs * wi;
+                                    yi.write(c * rs * wi);
                                 }
                             }
                         }
@@ -106,6 +108,8 @@ impl<T: Float> Tensor<T> {
                     }
                 });
         }
+        // SAFETY: every row of `y` was written above (`rows * d` elements, row by row).
+        unsafe { y.set_len(rows * d) };
         (Tensor::from_vec(y, self.shape()), LayerNormStats { mean, rstd })
     }
 
@@ -133,14 +137,16 @@ impl<T: Float> Tensor<T> {
         }
         let (x, w, g) = (x.contiguous(), weight.contiguous(), g.contiguous());
         let (xs, ws, gs) = (x.as_slice().expect("dense"), w.as_slice().expect("dense"), g.as_slice().expect("dense"));
-        let mut dx = vec![T::ZERO; rows * d];
+        // `dx` is written row by row below, never zeroed first.
+        let mut dx = Vec::with_capacity(rows * d);
         let tasks = rows.div_ceil(ROWS_PER_TASK);
         // Each task's partial sums of dw and db, side by side: (tasks, 2, d).
         let mut partial = vec![T::ZERO; tasks * 2 * d];
         if rows > 0 {
             let inv_d = T::ONE / T::from_usize(d);
             let chunk = ROWS_PER_TASK * d;
-            dx.par_chunks_mut(chunk)
+            dx.spare_capacity_mut()[..rows * d]
+                .par_chunks_mut(chunk)
                 .zip(xs.par_chunks(chunk).zip(gs.par_chunks(chunk)))
                 .zip(stats.mean.par_chunks(ROWS_PER_TASK).zip(stats.rstd.par_chunks(ROWS_PER_TASK)))
                 .zip(partial.par_chunks_mut(2 * d))
@@ -162,11 +168,13 @@ impl<T: Float> Tensor<T> {
                         }
                         let (mean_gw, mean_gwx) = (lane_sum(&gw) * inv_d, lane_dot(&gw, &xhat) * inv_d);
                         for ((dxi, &xh), &gwi) in dxr.iter_mut().zip(&xhat).zip(&gw) {
-                            *dxi = rs * (gwi - mean_gw - xh * mean_gwx);
+                            dxi.write(rs * (gwi - mean_gw - xh * mean_gwx));
                         }
                     }
                 });
         }
+        // SAFETY: every row of `dx` was written above.
+        unsafe { dx.set_len(rows * d) };
         // Partial sums added in task order: the same bits on any number of threads.
         let (mut dw, mut db) = (vec![T::ZERO; d], vec![T::ZERO; d]);
         for part in partial.chunks_exact(2 * d) {

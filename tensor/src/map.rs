@@ -46,6 +46,33 @@ pub(crate) unsafe fn build_vec<T: Send>(n: usize, fill: impl Fn(usize, &mut [May
     v
 }
 
+/// Two `Vec`s of `n` elements filled side by side, as [`build_vec`] fills one: `fill(start, a, b)`
+/// gets the same piece of both outputs. For kernels with two results per element.
+///
+/// # Safety
+/// `fill` must initialise every element of each `a` and `b` it is given.
+pub(crate) unsafe fn build_vec_pair<T: Send>(
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) + Sync,
+) -> (Vec<T>, Vec<T>) {
+    let (mut va, mut vb) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (a, b) = (&mut va.spare_capacity_mut()[..n], &mut vb.spare_capacity_mut()[..n]);
+    if n >= PAR_MIN {
+        a.par_chunks_mut(PAR_CHUNK)
+            .zip(b.par_chunks_mut(PAR_CHUNK))
+            .enumerate()
+            .for_each(|(c, (a, b))| fill(c * PAR_CHUNK, a, b));
+    } else {
+        fill(0, a, b);
+    }
+    // SAFETY: the caller's `fill` initialised all `n` elements of both.
+    unsafe {
+        va.set_len(n);
+        vb.set_len(n);
+    }
+    (va, vb)
+}
+
 /// `out[k] = f(x[k])`. Unit stride on both sides: the loop the compiler vectorises.
 #[inline(always)]
 fn map_slice<T: Float>(x: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T) -> T) {

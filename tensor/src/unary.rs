@@ -19,10 +19,8 @@
 
 use std::mem::MaybeUninit;
 
-use rayon::prelude::*;
-
 use crate::error::op_panic;
-use crate::map::{PAR_CHUNK, PAR_MIN, build_vec};
+use crate::map::{build_vec, build_vec_pair};
 use crate::{Float, Tensor};
 
 /// sqrt(2 / pi), the scale inside the tanh approximation of GELU.
@@ -157,15 +155,11 @@ impl<T: Float> Tensor<T> {
     pub fn gelu_erf_with_cdf(&self) -> (Tensor<T>, Tensor<T>) {
         let x = self.contiguous();
         let xs = x.as_slice().expect("contiguous");
-        let (mut y, mut cdf) = (vec![T::ZERO; xs.len()], vec![T::ZERO; xs.len()]);
-        if xs.len() >= PAR_MIN {
-            y.par_chunks_mut(PAR_CHUNK)
-                .zip(cdf.par_chunks_mut(PAR_CHUNK))
-                .zip(xs.par_chunks(PAR_CHUNK))
-                .for_each(|((y, c), x)| gelu_erf_cdf_kernel(x, y, c));
-        } else {
-            gelu_erf_cdf_kernel(xs, &mut y, &mut cdf);
-        }
+        let fill = |start: usize, y: &mut [MaybeUninit<T>], cdf: &mut [MaybeUninit<T>]| {
+            gelu_erf_cdf_kernel(&xs[start..start + y.len()], y, cdf);
+        };
+        // SAFETY: the kernel writes every element of both outputs.
+        let (y, cdf) = unsafe { build_vec_pair(xs.len(), fill) };
         (Tensor::from_vec(y, self.shape()), Tensor::from_vec(cdf, self.shape()))
     }
 
@@ -329,7 +323,7 @@ fn gelu_erf_kernel<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
 
 /// `gelu_erf` and `Phi(x)` on a slice, a block at a time, with the operations of
 /// [`gelu_erf_kernel`] (so `y` has the same bits).
-fn gelu_erf_cdf_kernel<T: Float>(x: &[T], y: &mut [T], cdf: &mut [T]) {
+fn gelu_erf_cdf_kernel<T: Float>(x: &[T], y: &mut [MaybeUninit<T>], cdf: &mut [MaybeUninit<T>]) {
     let (sqrt2, half) = (T::from_f64(std::f64::consts::SQRT_2), T::from_f64(0.5));
     let mut u = [T::ZERO; GELU_BLOCK];
     for ((y, c), x) in y.chunks_mut(GELU_BLOCK).zip(cdf.chunks_mut(GELU_BLOCK)).zip(x.chunks(GELU_BLOCK)) {
@@ -339,8 +333,8 @@ fn gelu_erf_cdf_kernel<T: Float>(x: &[T], y: &mut [T], cdf: &mut [T]) {
         }
         T::erf_in_place(u);
         for (((y, c), &v), &e) in y.iter_mut().zip(c.iter_mut()).zip(x).zip(u.iter()) {
-            *y = half * v * (T::ONE + e);
-            *c = half * (T::ONE + e);
+            y.write(half * v * (T::ONE + e));
+            c.write(half * (T::ONE + e));
         }
     }
 }
