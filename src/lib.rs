@@ -21,6 +21,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod guide;
+pub mod malloc_tuning;
 pub mod plot;
 pub mod report;
 pub mod sample;

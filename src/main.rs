@@ -2,5 +2,6 @@
 //! task; sample, evaluate, export, gradient-check and draw its graph. `gradlab --help` lists all.
 
 fn main() -> std::process::ExitCode {
+    gradlab::malloc_tuning::keep_freed_memory();
     gradlab::cli::main()
 }
