@@ -51,7 +51,7 @@ use transformer::{Gpt, GptConfig, Module};
 
 use crate::data::{CharTokenizer, Dataset, TextData};
 use crate::error::{Error, Result};
-use crate::train::{StepBatches, apply_update, step_gradients};
+use crate::train::{StepBatches, apply_update, step_gradients, with_workers_spinning};
 
 /// What one benchmark step trains: the model, the batch, and the optimizer's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -312,9 +312,11 @@ impl Bench {
             block_size: w.model.block_size,
             micro_batches: 1,
         };
-        let (loss, grads) = step_gradients(&self.model, &batches, &mut self.rng);
-        apply_update(&mut self.opt, grads, &self.params, w.grad_clip);
-        loss
+        with_workers_spinning(|| {
+            let (loss, grads) = step_gradients(&self.model, &batches, &mut self.rng);
+            apply_update(&mut self.opt, grads, &self.params, w.grad_clip);
+            loss
+        })
     }
 }
 

@@ -4,11 +4,13 @@
 mod config;
 mod eval;
 mod metrics;
+mod spin;
 mod step;
 
 pub use config::{Source, TrainConfig};
 pub use eval::{Graded, batch_loss, estimate_loss, grade_task};
 pub use metrics::{EvalRecord, METRICS_FILE, MetricsLog};
+pub use spin::with_workers_spinning;
 pub use step::{StepBatches, apply_update, step_gradients};
 
 use std::time::Instant;
@@ -269,12 +271,12 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             block_size: block,
             micro_batches: cfg.gradient_accumulation_steps,
         };
-        let (loss, grads) = step_gradients(&run.model, &batches, &mut run.data_rng);
+        let (loss, grads) = with_workers_spinning(|| step_gradients(&run.model, &batches, &mut run.data_rng));
         if !loss.is_finite() {
             bar.finish_and_clear();
             return Err(diverged(cfg, step, "training loss", loss.into(), saved));
         }
-        apply_update(&mut run.opt, grads, &params, cfg.grad_clip);
+        with_workers_spinning(|| apply_update(&mut run.opt, grads, &params, cfg.grad_clip));
         report.losses.push(loss);
         run.step += 1;
         window.1 += 1;
