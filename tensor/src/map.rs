@@ -23,9 +23,13 @@ use crate::{Float, Tensor};
 /// threads (a reduction split by thread count would round differently on another machine).
 pub(crate) const PAR_CHUNK: usize = 1 << 15;
 
-/// Outputs smaller than this are computed on the calling thread: below two chunks, handing work
-/// to rayon costs more than it saves.
-pub(crate) const PAR_MIN: usize = 2 * PAR_CHUNK;
+/// Outputs smaller than this (eight chunks, 1 MiB of `f32`) are computed on the calling thread.
+/// Most elementwise ops are bound by memory, not arithmetic: on a second core they save little,
+/// and whatever that core writes must travel back to the first core's cache for the next op. On
+/// the reference GPT at two threads, moving this from two chunks to eight (so the 768 x 128
+/// residual adds and their reductions stay on one thread, while the 768 x 512 GELU still
+/// splits) made the step about 2-4 % faster (docs/benchmarks.md).
+pub(crate) const PAR_MIN: usize = 8 * PAR_CHUNK;
 
 /// A `Vec` of `n` elements, filled by `fill(start, out)` for consecutive pieces `out` of the
 /// output that begin at element `start`: in parallel over chunks of [`PAR_CHUNK`] elements when
@@ -321,10 +325,10 @@ mod tests {
     #[test]
     fn a_permuted_copy_moves_whole_runs_in_order() {
         // (B, h, T, dh) -> (B, T, h, dh), large enough to be split into chunks mid-row.
-        let x = Tensor::<f64>::arange(0.0, (12 * 4 * 64 * 33) as f64, 1.0).reshape(&[12, 4, 64, 33]);
+        let x = Tensor::<f64>::arange(0.0, (32 * 4 * 64 * 33) as f64, 1.0).reshape(&[32, 4, 64, 33]);
         assert!(x.numel() > PAR_MIN && PAR_CHUNK % 33 != 0);
         let y = in_pool(2, || x.permute(&[0, 2, 1, 3]).contiguous());
-        assert_eq!(y.shape(), &[12, 64, 4, 33]);
+        assert_eq!(y.shape(), &[32, 64, 4, 33]);
         let v = y.to_vec();
         for (i, &got) in v.iter().enumerate() {
             let (d, h, t, b) = (i % 33, (i / 33) % 4, (i / (33 * 4)) % 64, i / (33 * 4 * 64));
