@@ -110,7 +110,7 @@ impl Task {
             h ^= d as u64;
             h = h.wrapping_mul(0x100000001b3);
         }
-        h % 10 == 0
+        h.is_multiple_of(10)
     }
 }
 

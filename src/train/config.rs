@@ -167,7 +167,7 @@ impl TrainConfig {
         if self.threads == Some(0) {
             return bad("--threads must be at least 1".into());
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return bad(format!("--n-embd {} is not divisible by --n-head {}", self.n_embd, self.n_head));
         }
         for (name, v) in [

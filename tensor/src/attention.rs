@@ -465,3 +465,59 @@ fn backward_kernel<T: Float>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+
+    /// `softmax(q k^T * scale) v` by the definition, one (item, query) at a time, in f64; with no
+    /// keys the weighted sum is empty: zeros.
+    fn reference(q: &Tensor<f64>, k: &Tensor<f64>, v: &Tensor<f64>, scale: f64) -> Vec<f64> {
+        let (lead, tq, dh) = (q.shape()[0], q.shape()[1], q.shape()[2]);
+        let (tk, dv) = (k.shape()[1], v.shape()[2]);
+        let mut out = Vec::new();
+        for b in 0..lead {
+            for i in 0..tq {
+                let s: Vec<f64> = (0..tk)
+                    .map(|j| scale * (0..dh).map(|d| q.get(&[b, i, d]) * k.get(&[b, j, d])).sum::<f64>())
+                    .collect();
+                let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+                let z: f64 = e.iter().sum();
+                out.extend((0..dv).map(|c| (0..tk).map(|j| e[j] / z * v.get(&[b, j, c])).sum::<f64>()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn empty_axes_give_empty_or_zero_results() {
+        // (items, tq, tk, dh, dv): no keys (an empty weighted sum: zeros), no queries, zero-width
+        // heads (every score 0: uniform weights), zero-width values, no items.
+        for (lead, tq, tk, dh, dv) in
+            [(2, 3, 0, 4, 5), (2, 0, 3, 4, 5), (2, 3, 4, 0, 5), (2, 3, 4, 2, 0), (0, 3, 4, 2, 5)]
+        {
+            let q = Tensor::<f64>::rand_uniform(&[lead, tq, dh], -1.0, 1.0, 1);
+            let k = Tensor::<f64>::rand_uniform(&[lead, tk, dh], -1.0, 1.0, 2);
+            let v = Tensor::<f64>::rand_uniform(&[lead, tk, dv], -1.0, 1.0, 3);
+            let case = format!("items {lead}, tq {tq}, tk {tk}, dh {dh}, dv {dv}");
+            let (out, w) = Tensor::attention(&q, &k, &v, None, 0.5);
+            assert_eq!(out.shape(), &[lead, tq, dv], "{case}");
+            assert_eq!(w.shape(), &[lead, tq, tk], "{case}");
+            let want = reference(&q, &k, &v, 0.5);
+            assert_eq!(out.numel(), want.len(), "{case}");
+            for (got, want) in out.to_vec().iter().zip(&want) {
+                assert!((got - want).abs() < 1e-12, "{case}: {got} against {want}");
+            }
+            let g = Tensor::<f64>::ones(&[lead, tq, dv]);
+            let (dq, dk, dvv) = Tensor::attention_backward(&q, &k, &v, &w, &g, 0.5);
+            assert_eq!((dq.shape(), dk.shape(), dvv.shape()), (q.shape(), k.shape(), v.shape()), "{case}");
+            if tk == 0 || tq == 0 {
+                // Nothing flows: every gradient element is exactly zero.
+                for t in [&dq, &dk, &dvv] {
+                    assert!(t.to_vec().iter().all(|&x| x == 0.0), "{case}");
+                }
+            }
+        }
+    }
+}

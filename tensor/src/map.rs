@@ -319,6 +319,11 @@ mod tests {
             let gelu = |v: f32| 0.5 * v * (1.0 + erf1(v / std::f32::consts::SQRT_2));
             let got = same_for_any_thread_count("gelu_erf", || x.gelu_erf());
             assert_eq!(got, want(&|r, c| gelu(xv[r * 128 + c])));
+            // Two outputs per element (build_vec_pair): both exact, on any thread count.
+            let got = same_for_any_thread_count("gelu_erf_with_cdf (y)", || x.gelu_erf_with_cdf().0);
+            assert_eq!(got, want(&|r, c| gelu(xv[r * 128 + c])));
+            let got = same_for_any_thread_count("gelu_erf_with_cdf (cdf)", || x.gelu_erf_with_cdf().1);
+            assert_eq!(got, want(&|r, c| 0.5 * (1.0 + erf1(xv[r * 128 + c] / std::f32::consts::SQRT_2))));
         }
     }
 

@@ -386,9 +386,12 @@ mod parallel_tests {
 
     #[test]
     fn sums_are_exact_for_any_thread_count() {
-        for (a, b, c) in
-            [(PAR_MIN / 64 + 3, 64, 1), (PAR_CHUNK / 100, 100, 1), (5, 3, PAR_CHUNK / 3 + 1), (PAR_MIN / 12, 4, 3)]
-        {
+        for (a, b, c) in [
+            (PAR_MIN / 64 + 3, 64, 1),
+            (PAR_CHUNK / 100, 100, 1),
+            (PAR_MIN / PAR_CHUNK + 1, 3, PAR_CHUNK / 3 + 1),
+            (PAR_MIN / 12, 4, 3),
+        ] {
             let x = Tensor::<f32>::rand_uniform(&[a, b, c], -1.0, 1.0, (a * b * c) as u64);
             let v = x.to_vec();
             let at = |i: usize, j: usize, k: usize| v[(i * b + j) * c + k];

@@ -465,8 +465,9 @@ mod tests {
             }
             assert!(from_cdf.allclose(&x.gelu_erf_backward(&g), tol, tol));
         }
-        // Large enough to run in parallel chunks.
-        let xs: Vec<f64> = (0..100_000).map(|k| (k as f64 - 50_000.0) * 1e-4).collect();
+        // Large enough to run in parallel chunks (more than `map::PAR_MIN` elements).
+        let xs: Vec<f64> = (0..300_000).map(|k| (k as f64 - 150_000.0) * 3.4e-5).collect();
+        assert!(xs.len() > crate::map::PAR_MIN);
         check::<f32>(&xs, 1e-6);
         check::<f64>(&xs, 1e-15);
     }
