@@ -160,3 +160,39 @@ fn schedules_match_their_formulas() {
     assert!((noam.lr_at(99) - 1.746928107421711e-05).abs() < 1e-15);
     assert!(noam.lr_at(3999) > noam.lr_at(3998) && noam.lr_at(3999) > noam.lr_at(4000));
 }
+
+#[test]
+fn clipping_is_exact_on_any_thread_count() {
+    // Several parameters, some larger than one parallel chunk, in f32: the norm and every scaled
+    // element are the same bits on 1, 2 and 3 threads, and each element is exactly g * scale.
+    let shapes: [&[usize]; 4] = [&[300, 200], &[7], &[128, 512], &[65, 128]];
+    let raw: Vec<Tensor<f32>> =
+        shapes.iter().enumerate().map(|(i, s)| Tensor::<f32>::rand_normal(s, 0.0, 1.0, i as u64 + 1)).collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            // Variables are not `Send`: each run builds its own, on the pool's thread.
+            let params: Vec<Var<f32>> = shapes.iter().map(|s| Var::parameter(Tensor::<f32>::zeros(s))).collect();
+            let mut g = Gradients::new();
+            for (p, t) in params.iter().zip(&raw) {
+                g.insert(p, t.clone());
+            }
+            let norm = clip_grad_norm(&mut g, &params, 1.0);
+            let bits: Vec<Vec<u32>> =
+                params.iter().map(|p| g.get(p).unwrap().to_vec().iter().map(|v| v.to_bits()).collect()).collect();
+            (norm.to_bits(), bits)
+        })
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        assert!(run(threads) == one, "{threads} threads differ from 1");
+    }
+    let norm = f64::from_bits(one.0);
+    let naive: f64 = raw.iter().flat_map(|t| t.to_vec()).map(|v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+    assert!((norm - naive).abs() <= 1e-12 * naive, "{norm} against {naive}");
+    let scale = (1.0 / (norm + 1e-6)) as f32;
+    for (t, got) in raw.iter().zip(&one.1) {
+        let want: Vec<u32> = t.to_vec().iter().map(|&v| (v * scale).to_bits()).collect();
+        assert_eq!(&want, got);
+    }
+}

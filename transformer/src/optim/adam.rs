@@ -13,7 +13,7 @@ use autograd::{Gradients, Var};
 use rayon::prelude::*;
 use tensor::{Float, Tensor};
 
-use super::Optimizer;
+use super::{Optimizer, PAR_CHUNK};
 
 /// A parameter with its name and whether weight decay applies to it.
 #[derive(Clone)]
@@ -122,10 +122,6 @@ impl<T: Float> AdamW<T> {
         self.v = v;
     }
 }
-
-/// Elements per parallel task of the update (each element is updated on its own, so the split
-/// never changes a result). Small parameters are one task each.
-const PAR_CHUNK: usize = 1 << 15;
 
 /// The scalars of one step, shared by every parameter.
 #[derive(Clone, Copy)]

@@ -1,21 +1,25 @@
 //! Gradient clipping by global norm, as `torch.nn.utils.clip_grad_norm_`.
 
 use autograd::{Gradients, Var};
-use tensor::Float;
+use rayon::prelude::*;
+use tensor::{Float, Tensor};
+
+use super::PAR_CHUNK;
 
 /// The L2 norm of all parameters' gradients taken together, accumulated in f64 in parameter
-/// order (deterministic: the order of the additions is fixed, see [`sum_of_squares`]).
+/// order (deterministic: the order of the additions is fixed, see [`sum_of_squares`]). Each
+/// parameter's sum may run on its own thread; the sums are then added in parameter order, so
+/// the result is the same bits on any number of threads.
 pub fn global_grad_norm<T: Float>(grads: &Gradients<T>, params: &[Var<T>]) -> f64 {
-    let mut sum = 0.0f64;
-    for p in params {
-        if let Some(g) = grads.get(p) {
-            sum += match g.as_slice() {
-                Some(s) => sum_of_squares(s),
-                None => sum_of_squares(&g.to_vec()),
-            };
-        }
-    }
-    sum.sqrt()
+    let present: Vec<&Tensor<T>> = params.iter().filter_map(|p| grads.get(p)).collect();
+    let sums: Vec<f64> = present
+        .par_iter()
+        .map(|g| match g.as_slice() {
+            Some(s) => sum_of_squares(s),
+            None => sum_of_squares(&g.to_vec()),
+        })
+        .collect();
+    sums.iter().fold(0.0f64, |acc, &s| acc + s).sqrt()
 }
 
 /// `sum x^2` in f64 over eight interleaved running sums (element `i` goes to sum `i % 8`), added
@@ -44,13 +48,22 @@ pub fn clip_grad_norm<T: Float>(grads: &mut Gradients<T>, params: &[Var<T>], max
     let norm = global_grad_norm(grads, params);
     if norm > max_norm {
         let scale = T::from_f64(max_norm / (norm + 1e-6));
-        for p in params {
-            if let Some(g) = grads.get_mut(p) {
-                // In place (a copy first only if the gradient shares its storage).
-                for x in g.data_mut() {
-                    *x *= scale;
-                }
+        // The gradients are taken out of the store for the scaling pass and put back: every
+        // element is scaled on its own, in parallel over fixed chunks of all of them.
+        let mut taken: Vec<(&Var<T>, Tensor<T>)> =
+            params.iter().filter_map(|p| grads.remove(p).map(|g| (p, g))).collect();
+        // In place (`data_mut` copies first only if a gradient shares its storage).
+        let mut chunks: Vec<&mut [T]> = Vec::new();
+        for (_, g) in taken.iter_mut() {
+            chunks.extend(g.data_mut().chunks_mut(PAR_CHUNK));
+        }
+        chunks.into_par_iter().for_each(|c| {
+            for x in c {
+                *x *= scale;
             }
+        });
+        for (p, g) in taken {
+            grads.insert(p, g);
         }
     }
     norm

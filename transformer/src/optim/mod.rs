@@ -18,6 +18,11 @@ pub use sgd::Sgd;
 use autograd::Gradients;
 use tensor::Float;
 
+/// Elements per parallel task of the optimizers and clipping: fixed, never the thread count
+/// (each element is updated on its own, so the split changes nothing but the speed). Small
+/// parameters are one task each.
+const PAR_CHUNK: usize = 1 << 15;
+
 /// Something that updates parameters from gradients.
 pub trait Optimizer<T: Float> {
     /// One update of every parameter from `grads`.
