@@ -17,6 +17,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+#[cfg(target_arch = "x86_64")]
+mod common;
+
 /// Best of `rounds` timings of `f`, as GFLOP/s for `flops` floating-point operations per call.
 fn best_gflops(rounds: usize, flops: f64, mut f: impl FnMut()) -> f64 {
     (0..rounds)
@@ -124,25 +127,7 @@ fn run() {
         let reps = (2e9 / flops).ceil() as usize;
         let g = best_gflops(5, flops * reps as f64, || {
             for _ in 0..reps {
-                // SAFETY: the pointers and row-major strides describe the three buffers exactly.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        k as isize,
-                        1,
-                        b.as_ptr(),
-                        n as isize,
-                        1,
-                        0.0,
-                        c.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    )
-                };
+                common::sgemm(m, k, n, &a, &b, &mut c);
             }
             black_box(&mut c);
         });

@@ -27,6 +27,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use rayon::prelude::*;
 use tensor::Tensor;
 
+mod common;
+use common::sgemm;
+
 /// (m, k, n): square sizes, then the transformer shapes (B*T = 768 rows, model width 128, MLP 512).
 const SHAPES: &[(usize, usize, usize)] = &[
     (64, 64, 64),
@@ -38,30 +41,6 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (768, 128, 512),
     (768, 512, 128),
 ];
-
-/// C = A B for row-major A (m x k), B (k x n), C (m x n): one `sgemm` call.
-fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    // SAFETY: the asserts above: every addressed element lies inside its slice.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        )
-    }
-}
 
 /// `sgemm` split on rayon into one run of rows per thread, each a whole number of
 /// `Tensor::MATMUL_ROW_BLOCK` rows, as `matmul` splits a large product.
