@@ -817,33 +817,37 @@ fn graph_writes_dot() {
     assert!(dot.contains("->"));
 }
 
-/// A real corpus, when the shared data directory has it: 65 characters, sampled afterwards.
+/// The built-in tiny-shakespeare: `--data shakespeare` needs no file (65 characters), `eval` takes
+/// the same name, and the model samples afterwards.
 #[test]
-fn tinyshakespeare_when_present() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tinyshakespeare.txt");
-    if !path.is_file() {
-        eprintln!("note: {} is absent; skipping the tinyshakespeare test", path.display());
-        return;
-    }
+fn builtin_shakespeare() {
     let dir = TempDir::new("shakespeare");
-    let data = path.to_str().unwrap();
-    succeeds(
-        dir.path(),
-        &train_args(&[
-            "--data",
-            data,
-            "--block-size",
-            "32",
-            "--out-dir",
-            "out",
-            "--max-iters",
-            "10",
-            "--eval-interval",
-            "5",
-        ]),
-    );
+    let args = ["--data", "shakespeare", "--block-size", "32", "--out-dir", "out", "--max-iters", "10"];
+    let out = gradlab(dir.path(), &train_args(&[&args[..], &["--eval-interval", "5"]].concat()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("note:"), "no file named shakespeare here: {}", text(&out.stderr));
     let (_, meta) = load_model(&dir.join("out")).unwrap();
     assert_eq!(meta.config.vocab_size, 65);
+    let line = succeeds(dir.path(), &["eval", "--ckpt", "out", "--data", "shakespeare", "--split", "val"]);
+    assert!(line.contains("\"loss\""), "{line}");
     let out = succeeds(dir.path(), &["sample", "--ckpt", "out", "--prompt", "ROMEO:", "--max-new-tokens", "20"]);
     assert!(out.starts_with("ROMEO:"), "{out}");
+}
+
+/// A file named `shakespeare` in the working directory is not silently ignored: the bare name
+/// still means the built-in text, and a note says so and how to read the file (`./shakespeare`),
+/// which then trains on the file's own 3-letter vocabulary.
+#[test]
+fn a_file_named_like_the_builtin_text_is_named_in_a_note() {
+    let dir = TempDir::new("shadowed");
+    std::fs::write(dir.join("shakespeare"), "abc".repeat(400)).unwrap();
+    let out = gradlab(dir.path(), &train_args(&["--data", "shakespeare", "--block-size", "16", "--out-dir", "builtin"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stderr);
+    assert!(note.contains("built-in") && note.contains("./shakespeare"), "{note}");
+    assert_eq!(load_model(&dir.join("builtin")).unwrap().1.config.vocab_size, 65);
+    let out = gradlab(dir.path(), &train_args(&["--data", "./shakespeare", "--block-size", "16", "--out-dir", "file"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("note:"), "{}", text(&out.stderr));
+    assert_eq!(load_model(&dir.join("file")).unwrap().1.config.vocab_size, 3);
 }

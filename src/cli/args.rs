@@ -39,7 +39,9 @@ pub enum Command {
 #[derive(Args, Debug, Default)]
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
-    /// A UTF-8 text file: train a character-level language model on it.
+    /// A UTF-8 text file, or `shakespeare` for the built-in tiny-shakespeare: train a
+    /// character-level language model on it. The bare name `shakespeare` always means the built-in
+    /// text (a note says so if a file of that name is also here; `./shakespeare` reads the file).
     #[arg(long, conflicts_with = "task")]
     pub data: Option<PathBuf>,
     /// A synthetic task: copy, reverse, sort or add (default: sort).
@@ -164,7 +166,7 @@ pub struct EvalArgs {
     /// The out dir of a training run, or the weights file in it.
     #[arg(long, default_value = "out")]
     pub ckpt: PathBuf,
-    /// The text file to evaluate on.
+    /// The text file to evaluate on, or `shakespeare` for the built-in tiny-shakespeare.
     #[arg(long)]
     pub data: PathBuf,
     /// Which split.
@@ -221,7 +223,8 @@ pub struct BenchArgs {
     /// not apply and are refused).
     #[arg(long)]
     pub generate: bool,
-    /// A text file to draw batches from (default: random tokens over a 65-character vocabulary).
+    /// A text file (or `shakespeare`, built in) to draw batches from (default: random tokens over a
+    /// 65-character vocabulary).
     /// Training only: refused with --generate.
     #[arg(long)]
     pub data: Option<PathBuf>,

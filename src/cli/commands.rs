@@ -162,9 +162,9 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         return Err(Error::Config("--batch-size must be at least 1".into()));
     }
     let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
-    let text = crate::data::read_text_file(&a.data)?;
+    let loaded = crate::data::read_text_and_warn(&a.data)?; // a file, or a built-in text by name
     let block = meta.config.block_size;
-    let data = TextData::with_tokenizer(&text, &a.data.display().to_string(), tok, block)?;
+    let data = TextData::with_tokenizer(&loaded.text, &loaded.name, tok, block)?;
     let split = match a.split {
         SplitArg::Train => Split::Train,
         SplitArg::Val => Split::Val,

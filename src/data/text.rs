@@ -1,7 +1,12 @@
 //! A UTF-8 text file as a character-level language-modelling dataset, split as nanoGPT splits it:
 //! the first 90% of the tokens for training, the last 10% for validation.
+//!
+//! Texts built into the program are chosen by name where a path is expected (`--data
+//! shakespeare`), so a fresh clone trains on tiny-shakespeare with no download; see
+//! [`read_text`].
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use tensor::TensorRng;
@@ -22,6 +27,73 @@ pub struct TextData {
     pub name: String,
 }
 
+/// A text that ships inside the program.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltinText {
+    /// The name that selects it (`--data NAME`).
+    pub name: &'static str,
+    /// What it is, for `--help` and messages.
+    pub about: &'static str,
+    /// The text itself.
+    pub text: &'static str,
+}
+
+/// The built-in texts. tiny-shakespeare is the public-domain 1.1 MB selection of Shakespeare's
+/// plays that nanoGPT and char-rnn train on; it is stored in `src/data/tinyshakespeare.txt`.
+pub const BUILTIN_TEXTS: &[BuiltinText] = &[BuiltinText {
+    name: "shakespeare",
+    about: "tiny-shakespeare, 1,115,394 characters of Shakespeare's plays (public domain)",
+    text: include_str!("tinyshakespeare.txt"),
+}];
+
+/// The built-in text called `name`, if there is one. Only a bare name matches: `./shakespeare`
+/// or `data/shakespeare` is always a path.
+pub fn builtin_text(name: &Path) -> Option<&'static BuiltinText> {
+    let name = name.to_str()?;
+    BUILTIN_TEXTS.iter().find(|b| b.name == name)
+}
+
+/// A text to train or evaluate on, read from a file or taken from the program.
+#[derive(Clone, Debug)]
+pub struct LoadedText {
+    /// The text.
+    pub text: Cow<'static, str>,
+    /// Where it came from, for messages: the path, or `shakespeare (built in)`.
+    pub name: String,
+    /// When a built-in name was chosen and a file of that name also exists in the working
+    /// directory: that file, which was not read. Callers tell the user.
+    pub shadowed_file: Option<PathBuf>,
+}
+
+/// Reads what `--data` names. A bare built-in name (`shakespeare`) selects the built-in text, even
+/// when a file of that name exists in the working directory: the result then names that file in
+/// [`LoadedText::shadowed_file`] so the caller can say so (`./shakespeare` reads the file). Anything
+/// else is a path, read with [`read_text_file`].
+pub fn read_text(spec: &Path) -> Result<LoadedText> {
+    if let Some(builtin) = builtin_text(spec) {
+        return Ok(LoadedText {
+            text: Cow::Borrowed(builtin.text),
+            name: format!("{} (built in)", builtin.name),
+            shadowed_file: spec.is_file().then(|| spec.to_path_buf()),
+        });
+    }
+    Ok(LoadedText { text: Cow::Owned(read_text_file(spec)?), name: spec.display().to_string(), shadowed_file: None })
+}
+
+/// [`read_text`], then the note about a shadowed file printed on standard error.
+pub fn read_text_and_warn(spec: &Path) -> Result<LoadedText> {
+    let loaded = read_text(spec)?;
+    if loaded.shadowed_file.is_some() {
+        eprintln!(
+            "note: `{0}` is the built-in text {1}; the file `{0}` in the working directory is not read \
+             (pass `./{0}` to train on the file)",
+            spec.display(),
+            loaded.name
+        );
+    }
+    Ok(loaded)
+}
+
 /// Reads a text file, rejecting a missing, empty, binary or non-UTF-8 file with a clear error.
 pub fn read_text_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read data file", path, e))?;
@@ -36,10 +108,11 @@ pub fn read_text_file(path: &Path) -> Result<String> {
 }
 
 impl TextData {
-    /// Loads and splits a text file; both splits must hold more than `block_size` tokens.
+    /// Loads and splits a text file or a built-in text ([`read_text`]); both splits must hold
+    /// more than `block_size` tokens.
     pub fn load(path: &Path, block_size: usize) -> Result<Self> {
-        let text = read_text_file(path)?;
-        Self::from_text(&text, &path.display().to_string(), block_size)
+        let loaded = read_text_and_warn(path)?;
+        Self::from_text(&loaded.text, &loaded.name, block_size)
     }
 
     /// Splits a text held in memory, building its tokenizer.

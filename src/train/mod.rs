@@ -56,11 +56,11 @@ pub fn load_dataset(cfg: &TrainConfig, tokenizer: Option<&CharTokenizer>) -> Res
     match &cfg.source {
         Source::Task(task) => Ok(Dataset::Task(TaskData::new(*task, cfg.block_size)?)),
         Source::Text(path) => {
-            let text = crate::data::read_text_file(path)?;
-            let name = path.display().to_string();
+            let loaded = crate::data::read_text_and_warn(path)?; // a file, or a built-in text by name
+            let (text, name) = (&loaded.text, &loaded.name);
             Ok(Dataset::Text(match tokenizer {
-                Some(tok) => TextData::with_tokenizer(&text, &name, tok.clone(), cfg.block_size)?,
-                None => TextData::from_text(&text, &name, cfg.block_size)?,
+                Some(tok) => TextData::with_tokenizer(text, name, tok.clone(), cfg.block_size)?,
+                None => TextData::from_text(text, name, cfg.block_size)?,
             }))
         }
     }
