@@ -31,3 +31,6 @@ pub mod ch09_training {}
 
 #[doc = include_str!("../docs/guide/10-where-the-time-goes.md")]
 pub mod ch10_where_the_time_goes {}
+
+#[doc = include_str!("../docs/guide/11-from-bigram-to-gpt.md")]
+pub mod ch11_from_bigram_to_gpt {}

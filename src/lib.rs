@@ -8,6 +8,7 @@
 //! - [`data`], [`checkpoint`], [`sample`], [`train`]: what the `gradlab` program is made of;
 //! - [`bench`](mod@bench): the training benchmark and its per-kind profile;
 //! - [`bench_generate`]: the generation benchmark of the KV cache, token speed by context length;
+//! - [`buildup`]: from bigram to GPT, six models each adding one idea, trained alike;
 //! - [`guide`]: the learner's guide, every code block compiled and run as a doctest.
 
 pub use autograd;
@@ -16,6 +17,7 @@ pub use transformer;
 
 pub mod bench;
 pub mod bench_generate;
+pub mod buildup;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

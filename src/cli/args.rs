@@ -26,6 +26,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Export a checkpoint's weights under nanoGPT's parameter names.
     Export(ExportArgs),
+    /// From bigram to GPT: train six models on the built-in tiny-shakespeare, each adding one idea
+    /// (averaging the past, an attention head, several heads, a feed-forward layer, residuals and
+    /// layer norm), with the same steps, batches and seed, and print their validation losses.
+    Buildup(BuildupArgs),
     /// Gradient-check a whole tiny GPT in f64 and print the table.
     Gradcheck(GradcheckArgs),
     /// Write the Graphviz DOT graph of one forward and backward pass of a tiny GPT.
@@ -240,4 +244,23 @@ pub struct BenchArgs {
     /// Print where each step's time goes, by kind of op. Training only: refused with --generate.
     #[arg(long)]
     pub profile: bool,
+}
+
+/// `buildup`: the six stages of [`crate::buildup`], with the recorded run's settings unless a
+/// flag says otherwise.
+#[derive(Args, Debug)]
+pub struct BuildupArgs {
+    /// Run only this stage (1 bigram, 2 average, 3 one head, 4 multi-head, 5 + feed-forward,
+    /// 6 + residual + layer norm); repeat the flag for several. Default: all six.
+    #[arg(long = "stage")]
+    pub stages: Vec<usize>,
+    /// Optimizer steps per stage.
+    #[arg(long, default_value_t = crate::buildup::BuildupConfig::default().steps)]
+    pub steps: usize,
+    /// Write `buildup.json` (the results) and `buildup.svg` (the chart) into this directory.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Run in a pool of this many threads (default: one per core); the results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }

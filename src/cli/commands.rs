@@ -6,7 +6,9 @@ use autograd::{GradCheck, Var, dot, no_grad};
 use tensor::rng_from_seed;
 use transformer::{Gpt, GptConfig, Module};
 
-use super::args::{BenchArgs, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, SplitArg, TrainArgs};
+use super::args::{
+    BenchArgs, BuildupArgs, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, SplitArg, TrainArgs,
+};
 use crate::checkpoint;
 use crate::data::{CharTokenizer, IGNORE, Split, Task, TaskData, TextData};
 use crate::error::{Error, Result};
@@ -295,4 +297,38 @@ pub fn run_bench(a: &BenchArgs) -> Result<()> {
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     checkpoint::write_atomic(path, bytes)
+}
+
+/// `buildup`: train the chosen stages, print their table, and write the results and the chart
+/// when asked.
+pub fn run_buildup(a: &BuildupArgs) -> Result<()> {
+    use crate::buildup::{self, BuildupConfig, STAGES, Stage};
+    let stages: Vec<Stage> = if a.stages.is_empty() {
+        STAGES.to_vec()
+    } else {
+        a.stages
+            .iter()
+            .map(|&n| Stage::from_number(n).ok_or_else(|| Error::Config(format!("--stage {n}: stages are 1 to 6"))))
+            .collect::<Result<_>>()?
+    };
+    if a.steps == 0 {
+        return Err(Error::Config("--steps must be at least 1".into()));
+    }
+    let cfg = BuildupConfig { steps: a.steps, ..BuildupConfig::default() };
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = a.threads {
+        builder = builder.num_threads(n);
+    }
+    let pool =
+        builder.build().map_err(|e| Error::Config(format!("cannot start {} threads: {e}", a.threads.unwrap_or(0))))?;
+    let results = pool.install(|| buildup::run(&stages, &cfg, true))?;
+    print!("{}", buildup::markdown_table(&results));
+    if let Some(dir) = &a.out_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create the output directory", dir, e))?;
+        let json = serde_json::to_string_pretty(&results).expect("results serialise") + "\n";
+        checkpoint::write_atomic(&dir.join("buildup.json"), json.as_bytes())?;
+        checkpoint::write_atomic(&dir.join("buildup.svg"), buildup::chart_svg(&results)?.as_bytes())?;
+        println!("wrote {} and {}", dir.join("buildup.json").display(), dir.join("buildup.svg").display());
+    }
+    Ok(())
 }

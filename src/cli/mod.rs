@@ -3,7 +3,9 @@
 mod args;
 mod commands;
 
-pub use args::{BenchArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TrainArgs};
+pub use args::{
+    BenchArgs, BuildupArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TrainArgs,
+};
 pub use commands::train_config;
 
 use std::process::ExitCode;
@@ -19,6 +21,7 @@ pub fn main() -> ExitCode {
         Some(Command::Sample(a)) => commands::run_sample(a),
         Some(Command::Eval(a)) => commands::run_eval(a),
         Some(Command::Export(a)) => commands::run_export(a),
+        Some(Command::Buildup(a)) => commands::run_buildup(a),
         Some(Command::Gradcheck(a)) => commands::run_gradcheck(a),
         Some(Command::Graph(a)) => commands::run_graph(a),
         Some(Command::Bench(a)) => commands::run_bench(a),
