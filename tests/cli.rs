@@ -841,7 +841,8 @@ fn builtin_shakespeare() {
 fn a_file_named_like_the_builtin_text_is_named_in_a_note() {
     let dir = TempDir::new("shadowed");
     std::fs::write(dir.join("shakespeare"), "abc".repeat(400)).unwrap();
-    let out = gradlab(dir.path(), &train_args(&["--data", "shakespeare", "--block-size", "16", "--out-dir", "builtin"]));
+    let out =
+        gradlab(dir.path(), &train_args(&["--data", "shakespeare", "--block-size", "16", "--out-dir", "builtin"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let note = text(&out.stderr);
     assert!(note.contains("built-in") && note.contains("./shakespeare"), "{note}");

@@ -6,7 +6,9 @@ mod text;
 mod tokenizer;
 
 pub use tasks::{Task, TaskData};
-pub use text::{BUILTIN_TEXTS, BuiltinText, LoadedText, TextData, builtin_text, read_text, read_text_and_warn, read_text_file};
+pub use text::{
+    BUILTIN_TEXTS, BuiltinText, LoadedText, TextData, builtin_text, read_text, read_text_and_warn, read_text_file,
+};
 pub use tokenizer::CharTokenizer;
 
 use tensor::TensorRng;
