@@ -1,14 +1,23 @@
-//! The figures and tables of the guide's chapters 5, 6 and 8, regenerated from the library:
+//! The figures and tables of the guide, regenerated from the library. One command per figure:
 //!
-//! - `docs/guide/img/sinusoidal_table.svg`: the sinusoidal positional table `PE (64, 64)` as a
-//!   heatmap, and four of its columns as curves against the position;
-//! - `docs/guide/img/sort_attention.svg`: the attention weights of a GPT trained on the built-in
-//!   sorting task (the program's default run: 2 layers, 4 heads, 64 wide, 1500 steps), on one
-//!   held-out prompt; the strongest key of each answer position is printed as well;
-//! - the parameter summaries of nanoGPT's CPU configuration and of a small encoder-decoder
-//!   Transformer, printed as `parameter_summary` gives them.
+//! - `neuron`: `docs/guide/img/neuron_graph.dot`, chapter 2's neuron with the value and the
+//!   gradient on every node, and `neuron_graph.svg`, drawn from it by Graphviz (`dot` must be
+//!   installed);
+//! - `masks`: `attention_masks.svg`, chapter 6's causal and padding masks;
+//! - `architecture`: `transformer_architecture.svg`, chapter 8's encoder-decoder beside a GPT;
+//! - `schedules`: `lr_schedules.svg`, chapter 9's learning-rate schedules;
+//! - `sinusoid`: `sinusoidal_table.svg`, the sinusoidal positional table `PE (64, 64)` as a
+//!   heatmap, and four of its columns as curves against the position (chapter 5);
+//! - `sort-attention`: `sort_attention.svg`, the attention weights of a GPT trained on the
+//!   built-in sorting task (the program's default run: 2 layers, 4 heads, 64 wide, 1500 steps),
+//!   on one held-out prompt; the strongest key of each answer position is printed as well
+//!   (chapter 6; about a minute on 2 cores);
+//! - `tables`: the parameter summaries of nanoGPT's CPU configuration and of a small
+//!   encoder-decoder Transformer, printed as `parameter_summary` gives them (chapter 8);
+//! - `fast`: all of the above but `sort-attention`; `all` (the default): everything.
 //!
-//! Run with `cargo run --release --example guide_figures` (about a minute on 2 cores).
+//! Run with `cargo run --release --example guide_figures -- <command>`. The first four come from
+//! `gradlab::figures`, and `tests/figures.rs` checks that the committed files are what they make.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -16,6 +25,7 @@ use std::path::{Path, PathBuf};
 use autograd::no_grad;
 use gradlab::checkpoint::load_model;
 use gradlab::data::{Task, TaskData};
+use gradlab::figures::{FIGURES, NEURON_SVG, graphviz_svg};
 use gradlab::plot::attention_heatmap;
 use gradlab::train::{TrainConfig, train};
 use plotters::prelude::*;
@@ -169,15 +179,68 @@ fn parameter_tables() {
     println!("Transformer {small:?}\n{}", parameter_summary(&model.named_parameters()));
 }
 
+/// Writes `text` to `dir/file` and says so.
+fn write(dir: &Path, file: &str, text: &str) -> Res {
+    let path = dir.join(file);
+    std::fs::write(&path, text)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Writes the figure of `gradlab::figures` named `command`, and for `neuron` its Graphviz drawing.
+fn generated_figure(img: &Path, command: &str) -> Res {
+    let figure = FIGURES.iter().find(|f| f.command == command).ok_or("no such figure")?;
+    let text = (figure.render)()?;
+    write(img, figure.file, &text)?;
+    if command == "neuron" {
+        write(img, NEURON_SVG, &graphviz_svg(&text)?)?;
+    }
+    Ok(())
+}
+
+/// Runs one command (see the module documentation).
+fn run(img: &Path, command: &str) -> Res {
+    match command {
+        "sinusoid" => {
+            let path = img.join("sinusoidal_table.svg");
+            sinusoidal_figure(&path, 64, 64)?;
+            println!("wrote {}", path.display());
+        }
+        "sort-attention" => {
+            let path = img.join("sort_attention.svg");
+            sort_attention_figure(&path)?;
+            println!("wrote {}", path.display());
+        }
+        "tables" => parameter_tables(),
+        "fast" | "all" => {
+            let slow: &[&str] = if command == "all" { &["sort-attention"] } else { &[] };
+            let fast = FIGURES.iter().map(|f| f.command).chain(["sinusoid", "tables"]);
+            for c in fast.chain(slow.iter().copied()) {
+                run(img, c)?;
+            }
+        }
+        c if FIGURES.iter().any(|f| f.command == c) => generated_figure(img, c)?,
+        other => {
+            let known: Vec<&str> = FIGURES.iter().map(|f| f.command).collect();
+            return Err(format!(
+                "unknown command {other:?}; expected one of {}, sinusoid, sort-attention, tables, fast, all",
+                known.join(", ")
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Res {
-    let img = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/guide/img");
+    let img = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(gradlab::figures::IMG_DIR);
     std::fs::create_dir_all(&img)?;
-    parameter_tables();
-    let sinusoid = img.join("sinusoidal_table.svg");
-    sinusoidal_figure(&sinusoid, 64, 64)?;
-    println!("wrote {}", sinusoid.display());
-    let attention = img.join("sort_attention.svg");
-    sort_attention_figure(&attention)?;
-    println!("wrote {}", attention.display());
+    let commands: Vec<String> = std::env::args().skip(1).collect();
+    if commands.is_empty() {
+        return run(&img, "all");
+    }
+    for command in &commands {
+        run(&img, command)?;
+    }
     Ok(())
 }

@@ -9,7 +9,8 @@
 //! - [`bench`](mod@bench): the training benchmark and its per-kind profile;
 //! - [`bench_generate`]: the generation benchmark of the KV cache, token speed by context length;
 //! - [`buildup`]: from bigram to GPT, six models each adding one idea, trained alike;
-//! - [`guide`]: the learner's guide, every code block compiled and run as a doctest.
+//! - [`guide`]: the learner's guide, every code block compiled and run as a doctest;
+//! - [`figures`]: the guide's generated figures, each one function of the code it shows.
 
 pub use autograd;
 pub use tensor;
@@ -22,6 +23,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod figures;
 pub mod guide;
 pub mod malloc_tuning;
 pub mod plot;

@@ -1,5 +1,5 @@
 //! From bigram to GPT, one idea at a time: six character-level models of tiny-shakespeare
-//! ([`stages`]), each adding one idea to the previous, trained with the same steps, batches, seed
+//! (`stages.rs`, [`Stage`]), each adding one idea to the previous, trained with the same steps, batches, seed
 //! and learning rate and evaluated on the whole validation split, so that the difference in their
 //! losses is what the idea buys.
 //!

@@ -48,6 +48,7 @@ struct DotNode {
 /// ```
 pub struct Dot {
     nodes: Vec<DotNode>,
+    top_to_bottom: bool,
 }
 
 /// The DOT graph of every node `root` was computed from (see [`Dot`]).
@@ -67,7 +68,7 @@ pub fn dot<T: Float>(root: &Var<T>) -> Dot {
             inputs: var.inputs().iter().map(|v| index[&v.id()]).collect(),
         })
         .collect();
-    Dot { nodes }
+    Dot { nodes, top_to_bottom: false }
 }
 
 /// The values of a small tensor, or `norm <L2 norm>` for a larger one.
@@ -82,6 +83,22 @@ impl Dot {
         for n in &mut self.nodes {
             n.grad = Some(grads.get_id(n.id).map_or_else(|| "none".to_string(), describe));
         }
+        self
+    }
+
+    /// Lays the graph out from top to bottom (inputs above, the root below) instead of from left
+    /// to right: taller and narrower, so a graph of a dozen nodes fits the width of a page. Each
+    /// value box then lists its fields one under the other.
+    ///
+    /// ```
+    /// use autograd::{Var, dot};
+    /// use tensor::Tensor;
+    /// let y = Var::parameter(Tensor::<f64>::scalar(2.0)).labeled("x").tanh();
+    /// assert!(dot(&y).to_string().contains("rankdir=LR;"));
+    /// assert!(dot(&y).top_to_bottom().to_string().contains("rankdir=TB;"));
+    /// ```
+    pub fn top_to_bottom(mut self) -> Self {
+        self.top_to_bottom = true;
         self
     }
 }
@@ -112,7 +129,7 @@ fn escape_string(s: &str) -> String {
 impl fmt::Display for Dot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "digraph autograd {{")?;
-        writeln!(f, "  rankdir=LR;")?;
+        writeln!(f, "  rankdir={};", if self.top_to_bottom { "TB" } else { "LR" })?;
         writeln!(f, "  node [fontname=\"monospace\"];")?;
         for (i, n) in self.nodes.iter().enumerate() {
             let mut fields = vec![escape_record(&n.title), escape_record(&format!("shape {:?}", n.shape))];
@@ -143,5 +160,23 @@ impl fmt::Display for Dot {
             }
         }
         writeln!(f, "}}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the layout line differs between the two directions: nodes, labels and edges are the same.
+    #[test]
+    fn top_to_bottom_changes_only_the_rank_direction() {
+        let x = Var::parameter(Tensor::<f64>::scalar(0.5)).labeled("x");
+        let y = x.mul(&x).labeled("y");
+        let grads = y.backward_retain_all();
+        let across = dot(&y).with_gradients(&grads).to_string();
+        let down = dot(&y).with_gradients(&grads).top_to_bottom().to_string();
+        assert_eq!(across.replace("rankdir=LR;", "rankdir=TB;"), down);
+        assert_eq!(down.matches("rankdir").count(), 1);
+        assert!(down.contains("{ y | shape [] | data 0.2500 | grad 1.0000 }"), "{down}");
     }
 }
