@@ -16,7 +16,7 @@
 //!   encoder-decoder Transformer, printed as `parameter_summary` gives them (chapter 8);
 //! - `fast`: all of the above but `sort-attention`; `all` (the default): everything.
 //!
-//! Run with `cargo run --release --example guide_figures -- <command>`. The first four come from
+//! Run with `cargo run --release --example guide_figures -- <command>`. The first five come from
 //! `gradlab::figures`, and `tests/figures.rs` checks that the committed files are what they make.
 
 use std::error::Error;
@@ -30,71 +30,10 @@ use gradlab::plot::attention_heatmap;
 use gradlab::train::{TrainConfig, train};
 use plotters::prelude::*;
 use transformer::{
-    Gpt, GptConfig, Module, NormPlacement, SinusoidalEncoding, Transformer, TransformerConfig, parameter_summary,
+    Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig, parameter_summary,
 };
 
 type Res<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// -1 blue, 0 white, +1 red.
-fn diverging(v: f32) -> RGBColor {
-    let v = f64::from(v.clamp(-1.0, 1.0));
-    let mix = |from: u8, to: u8, w: f64| (f64::from(from) + (f64::from(to) - f64::from(from)) * w).round() as u8;
-    if v >= 0.0 {
-        RGBColor(mix(255, 178, v), mix(255, 24, v), mix(255, 43, v))
-    } else {
-        RGBColor(mix(255, 33, -v), mix(255, 102, -v), mix(255, 172, -v))
-    }
-}
-
-/// The table as a heatmap (positions down, dimensions across) above four of its columns as curves.
-fn sinusoidal_figure(path: &Path, max_len: usize, d: usize) -> Res {
-    let pe = SinusoidalEncoding::<f32>::new(max_len, d);
-    let table = pe.table().to_vec(); // (max_len, d) row-major
-    let root = SVGBackend::new(path, (820, 860)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (top, bottom) = root.split_vertically(540);
-
-    let (t, w) = (max_len as i32, d as i32);
-    let mut heat = ChartBuilder::on(&top)
-        .caption(format!("sinusoidal table PE ({max_len}, {d}): red +1, white 0, blue -1"), ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0..w, t..0)?;
-    heat.configure_mesh()
-        .disable_mesh()
-        .x_desc("column (even: sin, odd: cos; frequency falls to the right)")
-        .y_desc("position")
-        .draw()?;
-    heat.draw_series(table.iter().enumerate().map(|(idx, &v)| {
-        let (p, c) = ((idx / d) as i32, (idx % d) as i32);
-        Rectangle::new([(c, p), (c + 1, p + 1)], diverging(v).filled())
-    }))?;
-
-    let mut curves = ChartBuilder::on(&bottom)
-        .caption("columns as functions of the position", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0..t - 1, -1.1f32..1.1f32)?;
-    curves.configure_mesh().x_desc("position").y_desc("PE value").draw()?;
-    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
-    for (&col, color) in [0usize, 6, 12, 20].iter().zip(colors) {
-        let points: Vec<(i32, f32)> = (0..max_len).map(|p| (p as i32, table[p * d + col])).collect();
-        curves
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(format!("column {col} (sin, wavelength {:.1})", wavelength(col, d)))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-    }
-    curves.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-    root.present()?;
-    Ok(())
-}
-
-/// The period, in positions, of column `col`: `2 pi 10000^(2i/d)` with `i = col / 2`.
-fn wavelength(col: usize, d: usize) -> f64 {
-    2.0 * std::f64::consts::PI * 10000f64.powf(2.0 * (col / 2) as f64 / d as f64)
-}
 
 /// Trains the default sorting GPT, then plots and describes its attention on one held-out line.
 fn sort_attention_figure(path: &Path) -> Res {
@@ -201,11 +140,6 @@ fn generated_figure(img: &Path, command: &str) -> Res {
 /// Runs one command (see the module documentation).
 fn run(img: &Path, command: &str) -> Res {
     match command {
-        "sinusoid" => {
-            let path = img.join("sinusoidal_table.svg");
-            sinusoidal_figure(&path, 64, 64)?;
-            println!("wrote {}", path.display());
-        }
         "sort-attention" => {
             let path = img.join("sort_attention.svg");
             sort_attention_figure(&path)?;
@@ -214,7 +148,7 @@ fn run(img: &Path, command: &str) -> Res {
         "tables" => parameter_tables(),
         "fast" | "all" => {
             let slow: &[&str] = if command == "all" { &["sort-attention"] } else { &[] };
-            let fast = FIGURES.iter().map(|f| f.command).chain(["sinusoid", "tables"]);
+            let fast = FIGURES.iter().map(|f| f.command).chain(["tables"]);
             for c in fast.chain(slow.iter().copied()) {
                 run(img, c)?;
             }
@@ -223,7 +157,7 @@ fn run(img: &Path, command: &str) -> Res {
         other => {
             let known: Vec<&str> = FIGURES.iter().map(|f| f.command).collect();
             return Err(format!(
-                "unknown command {other:?}; expected one of {}, sinusoid, sort-attention, tables, fast, all",
+                "unknown command {other:?}; expected one of {}, sort-attention, tables, fast, all",
                 known.join(", ")
             )
             .into());

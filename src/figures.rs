@@ -4,6 +4,7 @@
 //!
 //! - [`neuron_dot`]: chapter 2's neuron as a Graphviz graph with the value and the gradient on
 //!   every node, from [`autograd::dot`]; [`graphviz_svg`] renders it;
+//! - [`sinusoid_svg`]: chapter 5's sinusoidal positional table, from [`SinusoidalEncoding`];
 //! - [`masks_svg`]: chapter 6's masks as grids, from [`causal_mask`], [`padding_mask`] and
 //!   [`combine_masks`];
 //! - [`schedules_svg`]: chapter 9's learning-rate schedules, from [`LrSchedule::lr_at`] with the
@@ -27,8 +28,8 @@ use plotters::prelude::*;
 use tensor::Tensor;
 use transformer::optim::LrSchedule;
 use transformer::{
-    Activation, Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig, causal_mask, combine_masks,
-    padding_mask,
+    Activation, Gpt, GptConfig, Module, NormPlacement, SinusoidalEncoding, Transformer, TransformerConfig,
+    causal_mask, combine_masks, padding_mask,
 };
 
 use crate::data::Task;
@@ -53,12 +54,89 @@ pub const NEURON_SVG: &str = "neuron_graph.svg";
 
 /// Every generated figure whose text is a pure function of the code (the Graphviz rendering
 /// [`NEURON_SVG`] depends on the Graphviz version as well, so it is not listed).
-pub const FIGURES: [Figure; 4] = [
+pub const FIGURES: [Figure; 5] = [
     Figure { command: "neuron", file: "neuron_graph.dot", render: || Ok(neuron_dot()) },
+    Figure { command: "sinusoid", file: "sinusoidal_table.svg", render: sinusoid_svg },
     Figure { command: "masks", file: "attention_masks.svg", render: || Ok(masks_svg()) },
     Figure { command: "schedules", file: "lr_schedules.svg", render: schedules_svg },
     Figure { command: "architecture", file: "transformer_architecture.svg", render: || Ok(architecture_svg()) },
 ];
+
+// ---------------------------------------------------------------------------------------------
+// Chapter 5: the sinusoidal table.
+
+/// -1 blue, 0 white, +1 red.
+fn diverging(v: f32) -> RGBColor {
+    let v = f64::from(v.clamp(-1.0, 1.0));
+    let mix = |from: u8, to: u8, w: f64| (f64::from(from) + (f64::from(to) - f64::from(from)) * w).round() as u8;
+    if v >= 0.0 {
+        RGBColor(mix(255, 178, v), mix(255, 24, v), mix(255, 43, v))
+    } else {
+        RGBColor(mix(255, 33, -v), mix(255, 102, -v), mix(255, 172, -v))
+    }
+}
+
+/// Draws the table as a heatmap (positions down, dimensions across) above four of its columns as curves.
+fn sinusoid_figure(svg: &mut String, max_len: usize, d: usize) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let pe = SinusoidalEncoding::<f32>::new(max_len, d);
+    let table = pe.table().to_vec(); // (max_len, d) row-major
+    let root = SVGBackend::with_string(svg, (820, 860)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(540);
+
+    let (t, w) = (max_len as i32, d as i32);
+    let mut heat = ChartBuilder::on(&top)
+        .caption(format!("sinusoidal table PE ({max_len}, {d}): red +1, white 0, blue -1"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..w, t..0)?;
+    heat.configure_mesh()
+        .disable_mesh()
+        .x_desc("column (even: sin, odd: cos; frequency falls to the right)")
+        .y_desc("position")
+        .draw()?;
+    heat.draw_series(table.iter().enumerate().map(|(idx, &v)| {
+        let (p, c) = ((idx / d) as i32, (idx % d) as i32);
+        Rectangle::new([(c, p), (c + 1, p + 1)], diverging(v).filled())
+    }))?;
+
+    let mut curves = ChartBuilder::on(&bottom)
+        .caption("columns as functions of the position", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..t - 1, -1.1f32..1.1f32)?;
+    curves.configure_mesh().x_desc("position").y_desc("PE value").draw()?;
+    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
+    for (&col, color) in [0usize, 6, 12, 20].iter().zip(colors) {
+        let points: Vec<(i32, f32)> = (0..max_len).map(|p| (p as i32, table[p * d + col])).collect();
+        curves
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(format!("column {col} (sin, wavelength {:.1})", wavelength(col, d)))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    curves.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The period, in positions, of column `col`: `2 pi 10000^(2i/d)` with `i = col / 2`.
+fn wavelength(col: usize, d: usize) -> f64 {
+    2.0 * std::f64::consts::PI * 10000f64.powf(2.0 * (col / 2) as f64 / d as f64)
+}
+
+/// Chapter 5's figure: the sinusoidal positional table `PE (64, 64)` of [`SinusoidalEncoding`] as a
+/// heatmap (positions down, dimensions across), above four of its columns as curves against the
+/// position.
+///
+/// # Errors
+/// [`Error::Plot`] if plotters fails.
+pub fn sinusoid_svg() -> Result<String> {
+    let mut svg = String::new();
+    sinusoid_figure(&mut svg, 64, 64).map_err(|e| Error::Plot(format!("sinusoidal table: {e}")))?;
+    Ok(svg)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Chapter 2: the neuron as a graph.
