@@ -1,6 +1,7 @@
-//! The softmax family, cross-entropy, attention and layer norm written with other `Var` ops only: the
+//! The softmax family, cross-entropy (plain and label-smoothed), attention and layer norm written with other `Var` ops only: the
 //! readable reference for the fused ops ([`Var::softmax`], [`Var::log_softmax`],
-//! [`Var::logsumexp`], [`Var::cross_entropy`], [`Var::attention`], [`Var::layer_norm`]).
+//! [`Var::logsumexp`], [`Var::cross_entropy`], [`Var::cross_entropy_smoothed`], [`Var::attention`],
+//! [`Var::layer_norm`]).
 //!
 //! Nothing here has a hand-written backward: the gradients come from chaining the backwards of
 //! `sub`, `exp`, `sum`, `log`, `div`, `index_select`, `mul` and `mean`. The tests check that the
@@ -74,6 +75,29 @@ pub fn cross_entropy<T: Float>(logits: &Var<T>, targets: &[usize], ignore_index:
     let one_hot = Var::constant(Tensor::from_vec(one_hot, &[kept.len(), c])); // (n_valid, C)
     let picked = log_probs.index_select(0, &kept).mul(&one_hot).sum(&[-1], false); // (n_valid)
     picked.mean_all().neg() // no kept rows: the mean of nothing is NaN, as the fused op
+}
+
+/// Mean cross-entropy with label smoothing `eps` from primitives: each kept row's target is
+/// `q = (1 - eps) one_hot(t) + eps / C`, and the loss is `mean_{kept i} sum_j -q_ij log_softmax(logits_i)[j]`.
+/// Same contract as [`Var::cross_entropy_smoothed`].
+#[track_caller]
+pub fn cross_entropy_smoothed<T: Float>(
+    logits: &Var<T>,
+    targets: &[usize],
+    ignore_index: Option<usize>,
+    smoothing: f64,
+) -> Var<T> {
+    let (n, c) = check_targets("cross_entropy_smoothed", &logits.shape(), targets, ignore_index);
+    let log_probs = log_softmax(&logits.reshape(&[n, c]), -1); // (N, C)
+    let kept: Vec<usize> = (0..n).filter(|&i| Some(targets[i]) != ignore_index).collect();
+    let eps = T::from_f64(smoothing);
+    let mut q = vec![eps / T::from_usize(c); kept.len() * c];
+    for (k, &i) in kept.iter().enumerate() {
+        q[k * c + targets[i]] += T::ONE - eps;
+    }
+    let q = Var::constant(Tensor::from_vec(q, &[kept.len(), c])); // (n_valid, C), rows sum to 1
+    let per_row = log_probs.index_select(0, &kept).mul(&q).sum(&[-1], false); // (n_valid)
+    per_row.mean_all().neg()
 }
 
 /// Scaled dot-product attention from primitives: `softmax(q k^T / sqrt(d) + mask) v`, with the

@@ -280,6 +280,80 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Label smoothing: the fused op and its composed twin pass the gradient check, on plain and
+    /// transposed logits, with and without ignored rows, for smoothing from 0 to 1.
+    #[test]
+    fn smoothed_cross_entropy_passes_gradcheck(n in 1usize..=6, c in 2usize..=5, mode in 0u8..3, transposed: bool, eps in 0.0f64..=1.0, seed in 0u64..1000) {
+        let ignore = ignore_for(mode, c);
+        let t = targets(n, c, ignore, &mut rng_from_seed(seed));
+        let logits = if transposed { input(&[c, n], 0, seed, 3.0).mt() } else { input(&[n, c], 0, seed, 3.0) };
+        let check = GradCheck::default();
+        check.assert(std::slice::from_ref(&logits), |v| v[0].cross_entropy_smoothed(&t, ignore, eps));
+        check.assert(std::slice::from_ref(&logits), |v| composed::cross_entropy_smoothed(&v[0], &t, ignore, eps));
+    }
+
+    #[test]
+    fn fused_smoothed_cross_entropy_equals_composed(b in 1usize..=3, tt in 1usize..=3, c in 2usize..=7, mode in 0u8..3, eps in 0.0f64..=1.0, seed in 0u64..1000) {
+        let ignore = ignore_for(mode, c);
+        let t = targets(b * tt, c, ignore, &mut rng_from_seed(seed));
+        let logits = input(&[b, tt, c], 0, seed, 6.0);
+        let (loss, g) = value_and_grad(&logits, seed, |v| v.cross_entropy_smoothed(&t, ignore, eps));
+        let (loss_ref, g_ref) = value_and_grad(&logits, seed, |v| composed::cross_entropy_smoothed(v, &t, ignore, eps));
+        assert_close(&loss, &loss_ref, 1e-12);
+        assert_close(&g, &g_ref, 1e-12);
+    }
+}
+
+/// Smoothing 0 is plain cross-entropy, bit for bit, even with a `-inf` logit (where a `0 * -inf`
+/// term would turn the loss into NaN).
+#[test]
+fn zero_smoothing_is_plain_cross_entropy() {
+    let mut x = input(&[3, 4], 0, 5, 2.0);
+    x = x.masked_fill(
+        &Tensor::from_vec(vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], &[3, 4]),
+        f64::NEG_INFINITY,
+    );
+    let t = [2, 0, 9];
+    let (loss, g) = value_and_grad(&x, 1, |v| v.cross_entropy_smoothed(&t, Some(9), 0.0));
+    let (plain, g_plain) = value_and_grad(&x, 1, |v| v.cross_entropy(&t, Some(9)));
+    assert!(loss.item().is_finite());
+    assert_eq!(loss.item(), plain.item());
+    assert_eq!(g.to_vec(), g_plain.to_vec());
+}
+
+/// Against the definition, element by element: `q = (1 - eps) one_hot + eps / C`, loss
+/// `-mean sum q log p`, gradient `(p - q) / N`.
+#[test]
+fn smoothed_cross_entropy_matches_its_definition() {
+    let (n, c, eps) = (3, 5, 0.1);
+    let x = input(&[n, c], 0, 11, 2.0);
+    let t = [4, 0, 2];
+    let xv = Var::parameter(x.clone());
+    let loss = xv.cross_entropy_smoothed(&t, None, eps);
+    let g = loss.backward().get(&xv).unwrap().clone();
+    let log_p = x.log_softmax(-1).to_vec();
+    let (mut expected_loss, mut expected_grad) = (0.0, vec![0.0; n * c]);
+    for i in 0..n {
+        for j in 0..c {
+            let q = eps / c as f64 + if j == t[i] { 1.0 - eps } else { 0.0 };
+            expected_loss -= q * log_p[i * c + j] / n as f64;
+            expected_grad[i * c + j] = (log_p[i * c + j].exp() - q) / n as f64;
+        }
+    }
+    assert!((loss.item() - expected_loss).abs() < 1e-14, "{} vs {expected_loss}", loss.item());
+    assert!(g.to_vec().iter().zip(&expected_grad).all(|(a, b)| (a - b).abs() < 1e-15));
+}
+
+#[test]
+#[should_panic(expected = "label smoothing must be in [0, 1], got 1.5")]
+fn smoothing_outside_zero_one_is_refused() {
+    let x = Var::parameter(input(&[2, 3], 0, 1, 1.0));
+    let _ = x.cross_entropy_smoothed(&[0, 1], None, 1.5);
+}
+
 #[test]
 fn cross_entropy_of_3d_logits_equals_the_flattened_2d_loss() {
     let x = input(&[2, 3, 4], 0, 3, 2.0);

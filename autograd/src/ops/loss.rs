@@ -9,6 +9,18 @@
 //! dx_i = 0                                           for ignored rows
 //! ```
 //!
+//! With label smoothing `eps` (the paper's 0.1; PyTorch's `label_smoothing`), the target of each
+//! kept row is not the one-hot vector but `q_i = (1 - eps) one_hot(t_i) + eps / C`, and
+//!
+//! ```text
+//! loss = (1 / |V|) * sum_{i in V} sum_j -q_ij log_softmax(x_i)[j]
+//!      = (1 / |V|) * sum_{i in V} ( -(1 - eps) log_softmax(x_i)[t_i] - (eps / C) sum_j log_softmax(x_i)[j] )
+//! dx_i = g * (softmax(x_i) - q_i) / |V|
+//! ```
+//!
+//! (the gradient of `-sum_j q_j log_softmax(x)[j]` is `softmax(x) sum_j q_j - q = softmax(x) - q`,
+//! since `q` sums to 1). `eps = 0` is plain cross-entropy.
+//!
 //! Fusing the log-softmax, the pick and the mean into one op saves the `(N, C)` intermediates the
 //! composed version ([`crate::composed::cross_entropy`]) records, and the gradient is one pass
 //! over the saved log-probabilities. The log-softmax kernel subtracts each row's maximum, so logits
@@ -88,22 +100,75 @@ impl<T: Float> Var<T> {
     /// target is `>= C` and not `ignore_index`.
     #[track_caller]
     pub fn cross_entropy(&self, targets: &[usize], ignore_index: Option<usize>) -> Var<T> {
+        self.cross_entropy_with("cross_entropy", targets, ignore_index, 0.0)
+    }
+
+    /// Mean cross-entropy with label smoothing `smoothing` (`eps` in `[0, 1]`), as
+    /// `torch.nn.functional.cross_entropy(..., label_smoothing=eps)`: each kept row's target
+    /// distribution is `(1 - eps) one_hot(t) + eps / C`. Shapes, `ignore_index` and panics as
+    /// [`Var::cross_entropy`]; `smoothing = 0` gives exactly [`Var::cross_entropy`].
+    ///
+    /// Backward: `(softmax(logits_i) - q_i) / n_valid` on the kept rows (see the module doc).
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// // Two classes, logits (0, ln 3): p = (1/4, 3/4). With eps = 0.2 the target of class 1 is
+    /// // q = (0.1, 0.9), and the loss is -(0.1 ln 1/4 + 0.9 ln 3/4).
+    /// let logits = Var::parameter(Tensor::<f64>::from_vec(vec![0.0, 3f64.ln()], &[1, 2]));
+    /// let loss = logits.cross_entropy_smoothed(&[1], None, 0.2);
+    /// let expected = -(0.1 * 0.25f64.ln() + 0.9 * 0.75f64.ln());
+    /// assert!((loss.item() - expected).abs() < 1e-15);
+    /// let g = loss.backward().get(&logits).unwrap().to_vec();
+    /// assert!((g[0] - (0.25 - 0.1)).abs() < 1e-15 && (g[1] - (0.75 - 0.9)).abs() < 1e-15);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`Var::cross_entropy`], and if `smoothing` is not in `[0, 1]`.
+    #[track_caller]
+    pub fn cross_entropy_smoothed(&self, targets: &[usize], ignore_index: Option<usize>, smoothing: f64) -> Var<T> {
+        if !(0.0..=1.0).contains(&smoothing) {
+            op_panic("cross_entropy_smoothed", format!("label smoothing must be in [0, 1], got {smoothing}"));
+        }
+        self.cross_entropy_with("cross_entropy_smoothed", targets, ignore_index, smoothing)
+    }
+
+    /// The shared kernel of [`Var::cross_entropy`] and [`Var::cross_entropy_smoothed`]. The
+    /// smoothing terms are left out entirely when `smoothing` is 0, so plain cross-entropy keeps
+    /// its exact arithmetic (and a `-inf` logit stays harmless: `0 * -inf` would be NaN).
+    #[track_caller]
+    fn cross_entropy_with(
+        &self,
+        op: &'static str,
+        targets: &[usize],
+        ignore_index: Option<usize>,
+        smoothing: f64,
+    ) -> Var<T> {
         let shape = self.shape();
-        let (n, c) = check_targets("cross_entropy", &shape, targets, ignore_index);
+        let (n, c) = check_targets(op, &shape, targets, ignore_index);
         let log_probs = self.value_ref().reshape(&[n, c]).log_softmax(-1); // (N, C), contiguous
         let lp = log_probs.as_slice().expect("log_softmax returns a contiguous tensor");
         let kept = move |t: usize| Some(t) != ignore_index;
+        let smoothed = smoothing > 0.0;
+        let eps = T::from_f64(smoothing);
+        let (on_target, per_class) = (T::ONE - eps, eps / T::from_usize(c.max(1))); // q = on_target one_hot + per_class
 
         let mut total = T::ZERO;
         let mut n_valid = 0usize;
         for (i, &t) in targets.iter().enumerate().filter(|&(_, &t)| kept(t)) {
-            total -= lp[i * c + t];
+            if smoothed {
+                let row = &lp[i * c..(i + 1) * c];
+                let row_sum = row.iter().fold(T::ZERO, |acc, &l| acc + l);
+                total -= on_target * lp[i * c + t] + per_class * row_sum;
+            } else {
+                total -= lp[i * c + t];
+            }
             n_valid += 1;
         }
         let loss = total / T::from_usize(n_valid); // every row ignored: 0 / 0 = NaN, as PyTorch
 
         let targets = targets.to_vec();
-        Var::from_op("cross_entropy", Tensor::scalar(loss), &[self], move |g| {
+        Var::from_op(op, Tensor::scalar(loss), &[self], move |g| {
             let scale = g.item() / T::from_usize(n_valid);
             let lp = log_probs.as_slice().expect("log_softmax returns a contiguous tensor");
             let mut grad = vec![T::ZERO; n * c];
@@ -115,7 +180,14 @@ impl<T: Float> Var<T> {
                     for (d, &l) in dx.iter_mut().zip(row) {
                         *d = l.exp() * scale;
                     }
-                    dx[t] -= scale;
+                    if smoothed {
+                        for d in dx.iter_mut() {
+                            *d -= per_class * scale;
+                        }
+                        dx[t] -= on_target * scale;
+                    } else {
+                        dx[t] -= scale;
+                    }
                 }
             }
             vec![Some(Tensor::from_vec(grad, &shape))]
