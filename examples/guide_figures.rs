@@ -28,10 +28,7 @@ use gradlab::data::{Task, TaskData};
 use gradlab::figures::{FIGURES, NEURON_SVG, graphviz_svg};
 use gradlab::plot::attention_heatmap;
 use gradlab::train::{TrainConfig, train};
-use plotters::prelude::*;
-use transformer::{
-    Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig, parameter_summary,
-};
+use transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig, parameter_summary};
 
 type Res<T = ()> = std::result::Result<T, Box<dyn Error>>;
 
