@@ -16,7 +16,7 @@ use crate::dropout::{Dropout, DropoutState};
 use crate::feedforward::{Activation, FeedForward};
 use crate::layernorm::LayerNorm;
 use crate::linear::Init;
-use crate::mha::{KvCache, MultiHeadAttention};
+use crate::mha::{CrossKv, KvCache, MultiHeadAttention};
 use crate::module::{Module, prefixed};
 
 /// Where each sublayer's layer norm sits.
@@ -174,6 +174,25 @@ impl<T: Float> DecoderLayer<T> {
         });
         residual(&x, self.norm, &self.ln_3, &self.resid_dropout, |h| self.mlp.forward(h))
     }
+
+    /// [`DecoderLayer::forward`] for new target positions `x: (B, T_new, d)` that follow the
+    /// positions already in `cache` (generation, under `no_grad`): the causal self-attention
+    /// reads and extends `cache`, and the cross-attention reads `memory_kv`, the keys and values
+    /// `(B, h, S, d_head)` of `cross_attn.project_kv(memory)`, computed once per memory.
+    /// `memory_mask` (source padding) broadcasts to `(B, h, T_new, S)`. Returns `(B, T_new, d)`.
+    pub fn forward_cached(
+        &self,
+        x: &Var<T>,
+        cache: &mut KvCache<T>,
+        memory_kv: &CrossKv<T>,
+        memory_mask: Option<&Tensor<T>>,
+    ) -> Var<T> {
+        let x = residual(x, self.norm, &self.ln_1, &self.resid_dropout, |h| self.attn.forward_cached(h, cache));
+        let x = residual(&x, self.norm, &self.ln_2, &self.resid_dropout, |h| {
+            self.cross_attn.forward_kv(h, memory_kv, memory_mask) // (B, T_new, d)
+        });
+        residual(&x, self.norm, &self.ln_3, &self.resid_dropout, |h| self.mlp.forward(h))
+    }
 }
 
 impl<T: Float> Module<T> for DecoderLayer<T> {
@@ -270,6 +289,45 @@ impl<T: Float> Decoder<T> {
         let mut x = x.clone();
         for layer in &self.layers {
             x = layer.forward(&x, memory, self_mask, memory_mask);
+        }
+        final_norm(&self.ln_f, x)
+    }
+
+    /// Each layer's cross-attention keys and values over `memory: (B, S, d)`, one
+    /// [`CrossKv`] `(B, h, S, d_head)` per layer, for [`Decoder::forward_cached`].
+    pub fn project_memory(&self, memory: &Var<T>) -> Vec<CrossKv<T>> {
+        self.layers.iter().map(|l| l.cross_attn.project_kv(memory)).collect()
+    }
+
+    /// [`Decoder::forward`] for new positions `x: (B, T_new, d)` following those in `caches`
+    /// (one [`KvCache`] per layer, extended here), with the cross-attention keys and values of
+    /// [`Decoder::project_memory`] instead of the memory. Returns `(B, T_new, d)`.
+    ///
+    /// # Panics
+    /// Unless there is one cache and one `memory_kv` per layer.
+    #[track_caller]
+    pub fn forward_cached(
+        &self,
+        x: &Var<T>,
+        caches: &mut [KvCache<T>],
+        memory_kv: &[CrossKv<T>],
+        memory_mask: Option<&Tensor<T>>,
+    ) -> Var<T> {
+        // `zip` below would silently skip the layers that have no cache.
+        if caches.len() != self.layers.len() || memory_kv.len() != self.layers.len() {
+            tensor::op_panic(
+                "Decoder::forward_cached",
+                format!(
+                    "{} KV caches and {} cross keys/values given for {} layers",
+                    caches.len(),
+                    memory_kv.len(),
+                    self.layers.len()
+                ),
+            );
+        }
+        let mut x = x.clone();
+        for ((layer, cache), kv) in self.layers.iter().zip(caches.iter_mut()).zip(memory_kv) {
+            x = layer.forward_cached(&x, cache, kv, memory_mask); // (B, T_new, d)
         }
         final_norm(&self.ln_f, x)
     }

@@ -7,6 +7,11 @@
 //! ```
 //! The decoder's self-attention is causal; both attentions over the source ignore padded
 //! source positions. Xavier-initialised, post-LN, ReLU feed-forward, as the paper.
+//!
+//! Generation runs the encoder once and then the decoder one position per step through a
+//! [`DecodeState`]: each decoder layer's cross-attention keys and values are projected from the
+//! memory once, and its self-attention keeps the keys and values of earlier target positions in
+//! a [`KvCache`].
 
 use std::rc::Rc;
 
@@ -19,6 +24,7 @@ use crate::dropout::{Dropout, DropoutState};
 use crate::embedding::Embedding;
 use crate::feedforward::Activation;
 use crate::linear::{Init, Linear};
+use crate::mha::{CrossKv, KvCache};
 use crate::module::{Module, prefixed};
 use crate::positional::SinusoidalEncoding;
 
@@ -143,9 +149,14 @@ impl<T: Float> Transformer<T> {
         let s = memory.shape()[1];
         let memory_mask = src_pad.map(|p| padding_mask::<T>(p, shape[0], s));
         let h = self.decoder.forward(&x, memory, Some(&self_mask), memory_mask.as_ref()); // (B, T, d)
+        self.output_layer(&h)
+    }
+
+    /// `h: (B, T, d) -> logits (B, T, tgt_vocab)`: the generator, or `tgt_embed` when tied.
+    fn output_layer(&self, h: &Var<T>) -> Var<T> {
         match &self.generator {
-            Some(g) => g.forward(&h),
-            None => Linear::from_parameters(self.tgt_embed.weight.clone(), None).forward(&h),
+            Some(g) => g.forward(h),
+            None => Linear::from_parameters(self.tgt_embed.weight.clone(), None).forward(h),
         }
     }
 
@@ -165,7 +176,45 @@ impl<T: Float> Transformer<T> {
     /// Greedy decoding under `no_grad`: starting from `start`, repeatedly appends the most likely
     /// next token until every sequence has produced `end` or `max_len` tokens were generated.
     /// Returns the generated tokens of each sequence (without `start`, cut after `end`).
+    ///
+    /// `src (B, S)` is row-major with `shape = [B, S]`; `src_pad` flags padded source positions.
+    /// The encoder runs once and each step feeds only the newest token through a
+    /// [`DecodeState`], so a step costs one position of decoder work. Dropout follows the
+    /// model's switch, as in [`Transformer::decode`]: call `set_training(false)` first.
+    /// [`Transformer::greedy_decode_uncached`] is the reference it is tested against.
     pub fn greedy_decode(
+        &self,
+        src: &[usize],
+        shape: [usize; 2],
+        src_pad: Option<&[bool]>,
+        start: usize,
+        end: usize,
+        max_len: usize,
+    ) -> Vec<Vec<usize>> {
+        let b = shape[0];
+        no_grad(|| {
+            let mut state = DecodeState::new(self, src, shape, src_pad);
+            let mut seqs: Vec<Vec<usize>> = vec![vec![start]; b];
+            for _ in 0..max_len {
+                let newest: Vec<usize> = seqs.iter().map(|s| *s.last().expect("starts with `start`")).collect();
+                let logits = state.step(self, &newest); // (B, tgt_vocab)
+                let next = logits.argmax(-1, false).to_vec(); // (B)
+                for (s, n) in seqs.iter_mut().zip(next) {
+                    s.push(n.to_f64() as usize);
+                }
+                if seqs.iter().all(|s| s[1..].contains(&end)) {
+                    break;
+                }
+            }
+            cut_after_end(seqs, end)
+        })
+    }
+
+    /// Greedy decoding without a cache, the reference for [`Transformer::greedy_decode`]: the
+    /// same arguments and result, but every step decodes the whole target prefix again (step `t`
+    /// costs `t` positions of decoder work and reprojects the memory in every cross-attention).
+    /// Kept for tests and for reading: it is [`Transformer::decode`] in a loop.
+    pub fn greedy_decode_uncached(
         &self,
         src: &[usize],
         shape: [usize; 2],
@@ -191,15 +240,7 @@ impl<T: Float> Transformer<T> {
                     break;
                 }
             }
-            seqs.into_iter()
-                .map(|s| {
-                    let generated = &s[1..];
-                    match generated.iter().position(|&x| x == end) {
-                        Some(p) => generated[..=p].to_vec(),
-                        None => generated.to_vec(),
-                    }
-                })
-                .collect()
+            cut_after_end(seqs, end)
         })
     }
 
@@ -210,6 +251,224 @@ impl<T: Float> Transformer<T> {
             decoder: self.decoder.layers.iter().filter_map(|l| l.attn.last_attention()).collect(),
             cross: self.decoder.layers.iter().filter_map(|l| l.cross_attn.last_attention()).collect(),
         }
+    }
+}
+
+/// Each sequence without its leading start token, cut right after its first `end`.
+fn cut_after_end(seqs: Vec<Vec<usize>>, end: usize) -> Vec<Vec<usize>> {
+    seqs.into_iter()
+        .map(|s| {
+            let generated = &s[1..];
+            match generated.iter().position(|&x| x == end) {
+                Some(p) => generated[..=p].to_vec(),
+                None => generated.to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// The state of cached decoding for a batch of `B` target rows: everything a decoding step of a
+/// [`Transformer`] needs besides the newest tokens, so a step costs one position of decoder work.
+///
+/// It holds, for each of the `L` decoder layers,
+/// - the cross-attention keys and values over the encoder's memory, [`CrossKv`]
+///   `(B, h, S, d_head)`, projected once when the state is made;
+/// - the self-attention [`KvCache`], `(B, h, position, d_head)`, one position longer after each
+///   step;
+///
+/// and the source padding flags `(B, S)` (with their mask `(B, 1, 1, S)`) and the position of
+/// the next token. Row `i` of every one of these belongs to target row `i`.
+///
+/// Decoding: [`DecodeState::new`] encodes the source; then each [`DecodeState::step`] takes the
+/// newest token of each row, `(B)` (the start token first), and returns the logits `(B, tgt_vocab)`
+/// of the token that follows it. [`DecodeState::reorder`] selects, permutes or duplicates rows
+/// between steps (beam search).
+///
+/// The logits equal those of [`Transformer::decode`] at the last position of the whole prefix
+/// (tested to 1e-10 in f64). Use the state with the model that made it. Dropout follows the
+/// model's switch as in `decode`: call `set_training(false)` before decoding.
+///
+/// ```
+/// use transformer::{DecodeState, NormPlacement, Transformer, TransformerConfig};
+/// let config = TransformerConfig {
+///     src_vocab: 9, tgt_vocab: 7, d_model: 8, n_head: 2, d_ff: 16, n_encoder_layers: 1,
+///     n_decoder_layers: 2, max_len: 10, dropout: 0.1, tie_weights: false, norm: NormPlacement::Post,
+/// };
+/// let model = Transformer::<f64>::new(config, 0);
+/// model.set_training(false);
+/// let src = [1, 2, 3, 4, 5, 0]; // (B, S) = (2, 3); the last source token of row 1 is padding
+/// let pad = [false, false, false, false, false, true];
+/// let mut state = DecodeState::new(&model, &src, [2, 3], Some(&pad));
+/// let logits = state.step(&model, &[0, 0]); // start token 0 in both rows -> (B, tgt_vocab)
+/// assert_eq!(logits.shape(), &[2, 7]);
+/// state.reorder(&[1, 1, 0]); // three rows now: two copies of row 1, then row 0
+/// let logits = state.step(&model, &[4, 5, 6]); // each copy continues with its own token
+/// assert_eq!((logits.shape(), state.batch(), state.position()), (&[3, 7][..], 3, 2));
+/// ```
+#[derive(Clone)]
+pub struct DecodeState<T: Float> {
+    /// Per decoder layer: cross-attention keys and values `(B, h, S, d_head)`.
+    memory_kv: Vec<CrossKv<T>>,
+    /// Per decoder layer: self-attention keys and values `(B, h, position, d_head)`.
+    caches: Vec<KvCache<T>>,
+    /// Source padding flags, row-major `(B, S)`.
+    src_pad: Option<Vec<bool>>,
+    /// `padding_mask(src_pad)`, `(B, 1, 1, S)`.
+    memory_mask: Option<Tensor<T>>,
+    batch: usize,
+    src_len: usize,
+    position: usize,
+}
+
+impl<T: Float> DecodeState<T> {
+    /// Encodes `src (B, S)` (row-major, `shape = [B, S]`; `src_pad` flags padded positions,
+    /// row-major `(B, S)`) under `no_grad` and projects each decoder layer's cross-attention keys
+    /// and values from the memory. The state starts at position 0: the first
+    /// [`DecodeState::step`] takes the start tokens.
+    pub fn new(model: &Transformer<T>, src: &[usize], shape: [usize; 2], src_pad: Option<&[bool]>) -> Self {
+        no_grad(|| {
+            let memory = model.encode(src, shape, src_pad); // (B, S, d)
+            DecodeState::from_memory(model, &memory, src_pad)
+        })
+    }
+
+    /// A state decoding against an existing `memory: (B, S, d)` (from [`Transformer::encode`]);
+    /// `src_pad` flags padded source positions, row-major `(B, S)`.
+    ///
+    /// # Panics
+    /// If `memory` is not `(B, S, d_model)` or `src_pad` does not hold `B * S` flags.
+    #[track_caller]
+    pub fn from_memory(model: &Transformer<T>, memory: &Var<T>, src_pad: Option<&[bool]>) -> Self {
+        let m = memory.shape();
+        if m.len() != 3 || m[2] != model.config.d_model {
+            tensor::op_panic(
+                "DecodeState::from_memory",
+                format!("memory {m:?} is not (B, S, d_model) with d_model = {}", model.config.d_model),
+            );
+        }
+        let (b, s) = (m[0], m[1]);
+        if let Some(p) = src_pad.filter(|p| p.len() != b * s) {
+            tensor::op_panic(
+                "DecodeState::from_memory",
+                format!("{} source padding flags for memory {m:?}, which needs (B, S) = {}", p.len(), b * s),
+            );
+        }
+        let memory_kv = no_grad(|| model.decoder.project_memory(memory)); // L x (B, h, S, dh)
+        DecodeState {
+            memory_kv,
+            caches: vec![KvCache::new(); model.decoder.layers.len()],
+            src_pad: src_pad.map(<[bool]>::to_vec),
+            memory_mask: src_pad.map(|p| padding_mask::<T>(p, b, s)), // (B, 1, 1, S)
+            batch: b,
+            src_len: s,
+            position: 0,
+        }
+    }
+
+    /// One decoding step under `no_grad`: `tokens (B)` holds the newest target token of each
+    /// row (at the first step, the start token), which sits at position [`DecodeState::position`].
+    /// Embeds it, adds the positional encoding of that position, runs every decoder layer on this
+    /// one position (appending its keys and values to the layer's cache, reading the memory's
+    /// cached keys and values) and returns the logits `(B, tgt_vocab)` of the token that follows.
+    /// The position then advances by one.
+    ///
+    /// # Panics
+    /// If `tokens` does not hold one token per row, a token is outside the target vocabulary,
+    /// the position would reach the model's `max_len`, or the state was made by a model with
+    /// another number of decoder layers.
+    #[track_caller]
+    pub fn step(&mut self, model: &Transformer<T>, tokens: &[usize]) -> Tensor<T> {
+        let b = self.batch;
+        if tokens.len() != b {
+            tensor::op_panic(
+                "DecodeState::step",
+                format!("{} tokens given (shape [{}]) for a batch of shape [{b}]", tokens.len(), tokens.len()),
+            );
+        }
+        if self.position >= model.positions.max_len() {
+            tensor::op_panic(
+                "DecodeState::step",
+                format!("position {} is past the model's max_len {}", self.position, model.positions.max_len()),
+            );
+        }
+        let logits = no_grad(|| {
+            let x = model.tgt_embed.forward(tokens, &[b, 1]); // (B, 1, d)
+            let x = model.drop.forward(&model.positions.forward(&x, self.position)); // (B, 1, d)
+            let h = model.decoder.forward_cached(&x, &mut self.caches, &self.memory_kv, self.memory_mask.as_ref());
+            model.output_layer(&h).value() // (B, 1, tgt_vocab)
+        });
+        self.position += 1;
+        logits.reshape(&[b, model.config.tgt_vocab]) // (B, tgt_vocab)
+    }
+
+    /// Keeps rows `rows` of the batch, in that order, in every part of the state: afterwards row
+    /// `i` is what row `rows[i]` was (its self-attention caches `(B, h, position, d_head)` of every
+    /// layer, its cross-attention keys and values `(B, h, S, d_head)`, its source padding flags),
+    /// and the batch is `rows.len()`. Rows may repeat (a beam continued with two tokens) or be
+    /// left out (a beam dropped). The position is unchanged; the next [`DecodeState::step`] takes
+    /// `rows.len()` tokens, the one for new row `i` continuing old row `rows[i]`.
+    ///
+    /// This is the primitive of beam search: with `k` beams per source sentence, keep beam `j` of
+    /// sentence `n` in row `n k + j`; after scoring, `rows[n k + j]` is the row whose sequence the
+    /// new beam `j` extends. Copies the selected rows (`O(B L (position + S) d)`).
+    ///
+    /// # Panics
+    /// If `rows` is empty or names a row outside the batch.
+    #[track_caller]
+    pub fn reorder(&mut self, rows: &[usize]) {
+        if rows.is_empty() {
+            tensor::op_panic("DecodeState::reorder", format!("no rows given for a batch of shape [{}]", self.batch));
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.batch) {
+            tensor::op_panic(
+                "DecodeState::reorder",
+                format!("row {bad} in rows {rows:?} is outside the batch of shape [{}]", self.batch),
+            );
+        }
+        for kv in &mut self.memory_kv {
+            kv.reorder(rows); // (rows.len(), h, S, dh)
+        }
+        for cache in &mut self.caches {
+            cache.reorder(rows); // (rows.len(), h, position, dh)
+        }
+        let s = self.src_len;
+        if let Some(pad) = &self.src_pad {
+            let pad: Vec<bool> = rows.iter().flat_map(|&r| pad[r * s..(r + 1) * s].iter().copied()).collect();
+            self.memory_mask = Some(padding_mask::<T>(&pad, rows.len(), s)); // (rows.len(), 1, 1, S)
+            self.src_pad = Some(pad);
+        }
+        self.batch = rows.len();
+    }
+
+    /// The number of rows `B`.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// The source length `S`.
+    pub fn src_len(&self) -> usize {
+        self.src_len
+    }
+
+    /// The position of the token the next [`DecodeState::step`] takes: the number of steps so far.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The source padding flags, row-major `(B, S)`, if the source was padded.
+    pub fn src_pad(&self) -> Option<&[bool]> {
+        self.src_pad.as_deref()
+    }
+
+    /// Each decoder layer's cross-attention keys and values over the memory, `(B, h, S, d_head)`,
+    /// computed once when the state was made.
+    pub fn memory_kv(&self) -> &[CrossKv<T>] {
+        &self.memory_kv
+    }
+
+    /// Each decoder layer's self-attention cache, `(B, h, position, d_head)`.
+    pub fn caches(&self) -> &[KvCache<T>] {
+        &self.caches
     }
 }
 

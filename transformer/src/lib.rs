@@ -6,7 +6,8 @@
 //!   [`AttentionHead`], [`MultiHeadAttention`] (self and cross), [`FeedForward`], [`LayerNorm`],
 //!   [`Dropout`], [`EncoderLayer`], [`DecoderLayer`], [`Encoder`], [`Decoder`].
 //! - Models: the encoder-decoder [`Transformer`] of "Attention Is All You Need" and the
-//!   decoder-only [`Gpt`].
+//!   decoder-only [`Gpt`]; cached generation with [`KvCache`] (and [`DecodeState`], [`CrossKv`]
+//!   for the encoder-decoder).
 //! - Every layer lists its parameters with stable dotted names ([`Module::named_parameters`]);
 //!   [`parameter_summary`] prints them by group.
 
@@ -32,12 +33,12 @@ pub use attention::{
 pub use block::{Decoder, DecoderLayer, Encoder, EncoderLayer, LayerConfig, NormPlacement};
 pub use dropout::{Dropout, DropoutState};
 pub use embedding::Embedding;
-pub use encdec::{AttentionMaps, Transformer, TransformerConfig};
+pub use encdec::{AttentionMaps, DecodeState, Transformer, TransformerConfig};
 pub use feedforward::{Activation, FeedForward};
 pub use gpt::{Gpt, GptConfig};
 pub use layernorm::LayerNorm;
 pub use linear::{Init, Linear};
-pub use mha::{KvCache, MultiHeadAttention};
+pub use mha::{CrossKv, KvCache, MultiHeadAttention};
 pub use module::{Module, named, prefixed};
 pub use positional::{LearnedPositional, SinusoidalEncoding};
 pub use summary::{parameter_group, parameter_summary};

@@ -105,6 +105,94 @@ impl<T: Float> KvCache<T> {
         append_positions(&mut self.v, self.len, v);
         self.len += k.shape()[2];
     }
+
+    /// Keeps batch rows `rows` of the cache, in that order: row `i` of the result is row
+    /// `rows[i]` before, so the batch becomes `rows.len()` and a row may be repeated (one
+    /// beam continued two ways) or left out (a beam dropped). Every cached position moves with
+    /// its row; [`KvCache::len`] is unchanged. A no-op on an empty cache, whose batch is not
+    /// known yet.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use transformer::KvCache;
+    /// let mut cache = KvCache::<f64>::new();
+    /// let kv = Tensor::from_vec(vec![10.0, 11.0], &[2, 1, 1, 1]); // (B = 2, h, 1 position, d_head)
+    /// cache.append(&kv, &kv);
+    /// cache.reorder(&[1, 1, 0]); // (B = 3): rows 1, 1, 0
+    /// assert_eq!(cache.keys().unwrap().to_vec(), vec![11.0, 11.0, 10.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `rows` is empty or names a row outside the cached batch.
+    #[track_caller]
+    pub fn reorder(&mut self, rows: &[usize]) {
+        let Some(k) = &self.k else { return };
+        check_rows("KvCache::reorder", rows, k.shape());
+        // The whole buffer, spare capacity included, so the next append still writes in place.
+        self.k = self.k.as_ref().map(|k| k.index_select(0, rows)); // (rows.len(), h, capacity, d_head)
+        self.v = self.v.as_ref().map(|v| v.index_select(0, rows));
+    }
+}
+
+/// Panics, naming `op`, unless `rows` is a non-empty list of rows of a batch `shape[0]`.
+#[track_caller]
+fn check_rows(op: &str, rows: &[usize], shape: &[usize]) {
+    if rows.is_empty() {
+        tensor::op_panic(op, format!("no rows given for the cached batch of shape {shape:?}"));
+    }
+    if let Some(&bad) = rows.iter().find(|&&r| r >= shape[0]) {
+        tensor::op_panic(
+            op,
+            format!("row {bad} in rows {rows:?} is outside the cached batch of {} (shape {shape:?})", shape[0]),
+        );
+    }
+}
+
+/// The keys and values of a sequence that stays fixed while another attends to it (the
+/// encoder's memory, in cross-attention), projected and split into heads once by
+/// [`MultiHeadAttention::project_kv`] and read by [`MultiHeadAttention::forward_kv`] at every
+/// decoding step. Both tensors are `(B, h, S, d_head)`, contiguous, and constants (no gradient
+/// flows into them: they are for inference).
+#[derive(Clone)]
+pub struct CrossKv<T: Float> {
+    /// `(B, h, S, d_head)`.
+    keys: Tensor<T>,
+    /// `(B, h, S, d_head)`.
+    values: Tensor<T>,
+}
+
+impl<T: Float> CrossKv<T> {
+    /// The keys `(B, h, S, d_head)`.
+    pub fn keys(&self) -> &Tensor<T> {
+        &self.keys
+    }
+
+    /// The values `(B, h, S, d_head)`.
+    pub fn values(&self) -> &Tensor<T> {
+        &self.values
+    }
+
+    /// The batch size `B`.
+    pub fn batch(&self) -> usize {
+        self.keys.shape()[0]
+    }
+
+    /// The attended sequence's length `S`.
+    pub fn source_len(&self) -> usize {
+        self.keys.shape()[2]
+    }
+
+    /// Keeps batch rows `rows` in that order, as [`KvCache::reorder`]: row `i` becomes row
+    /// `rows[i]`; rows may repeat or be left out. Copies the selected rows.
+    ///
+    /// # Panics
+    /// If `rows` is empty or names a row outside the batch.
+    #[track_caller]
+    pub fn reorder(&mut self, rows: &[usize]) {
+        check_rows("CrossKv::reorder", rows, self.keys.shape());
+        self.keys = self.keys.index_select(0, rows); // (rows.len(), h, S, d_head)
+        self.values = self.values.index_select(0, rows);
+    }
 }
 
 /// Writes `new (B, h, t, d)` at positions `len..len + t` of `buf (B, h, capacity, d)`, first
@@ -243,6 +331,47 @@ impl<T: Float> MultiHeadAttention<T> {
         // One new position may see every cached one: no mask to build or apply.
         let mask = (tq > 1).then(|| causal_mask::<T>(tq, tk));
         self.attend(&q, &Var::constant(k), &Var::constant(v), mask.as_ref())
+    }
+
+    /// The keys and values `forward(_, x_kv, _)` would compute from `x_kv: (B, S, d)`, split
+    /// into heads, `(B, h, S, d_head)` each: computed once for cross-attention over a memory
+    /// that every decoding step reads (see [`MultiHeadAttention::forward_kv`]).
+    #[track_caller]
+    pub fn project_kv(&self, x_kv: &Var<T>) -> CrossKv<T> {
+        let s = x_kv.shape();
+        if s.len() != 3 || s[2] != self.k_proj.in_features() {
+            tensor::op_panic(
+                "MultiHeadAttention::project_kv",
+                format!(
+                    "memory {s:?} is not (B, S, d) with d = {} (k_proj weight {:?})",
+                    self.k_proj.in_features(),
+                    self.k_proj.weight.shape()
+                ),
+            );
+        }
+        let keys = split_heads(&self.k_proj.forward(x_kv), self.n_head).value().contiguous(); // (B, h, S, dh)
+        let values = split_heads(&self.v_proj.forward(x_kv), self.n_head).value().contiguous(); // (B, h, S, dh)
+        CrossKv { keys, values }
+    }
+
+    /// `x_q: (B, Tq, d)` attends over precomputed keys and values `kv` (`(B, h, S, d_head)`,
+    /// from [`MultiHeadAttention::project_kv`]) -> `(B, Tq, d)`: the same function as
+    /// `forward(x_q, x_kv, mask)` when `kv = project_kv(x_kv)`, without projecting `x_kv` again.
+    /// `mask` broadcasts to `(B, h, Tq, S)`.
+    ///
+    /// # Panics
+    /// If `x_q` is not `(B, Tq, h d_head)` with the batch and widths of `kv`.
+    #[track_caller]
+    pub fn forward_kv(&self, x_q: &Var<T>, kv: &CrossKv<T>, mask: Option<&Tensor<T>>) -> Var<T> {
+        let (s, ks) = (x_q.shape(), kv.keys.shape());
+        if s.len() != 3 || s[0] != ks[0] || ks[1] != self.n_head || s[2] != ks[1] * ks[3] {
+            tensor::op_panic(
+                "MultiHeadAttention::forward_kv",
+                format!("queries {s:?} (B, Tq, d) do not fit keys {ks:?} (B, h, S, d_head) with {} heads", self.n_head),
+            );
+        }
+        let q = split_heads(&self.q_proj.forward(x_q), self.n_head); // (B, h, Tq, dh)
+        self.attend(&q, &Var::constant(kv.keys.clone()), &Var::constant(kv.values.clone()), mask)
     }
 
     fn attend(&self, q: &Var<T>, k: &Var<T>, v: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
