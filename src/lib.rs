@@ -6,6 +6,7 @@
 //! - [`autograd`]: the reverse-mode engine over it, with the numerical gradient checker;
 //! - [`transformer`]: layers and models composed from autograd primitives, and optimizers;
 //! - [`data`], [`checkpoint`], [`sample`], [`train`]: what the `gradlab` program is made of;
+//! - [`beam`]: beam search, for the GPT and for any decoder with a next-token step;
 //! - [`bench`](mod@bench): the training benchmark and its per-kind profile;
 //! - [`bench_generate`]: the generation benchmark of the KV cache, token speed by context length;
 //! - [`buildup`]: from bigram to GPT, six models each adding one idea, trained alike;
@@ -16,6 +17,7 @@ pub use autograd;
 pub use tensor;
 pub use transformer;
 
+pub mod beam;
 pub mod bench;
 pub mod bench_generate;
 pub mod buildup;

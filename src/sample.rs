@@ -172,12 +172,31 @@ fn check_prompt(op: &str, model: &Gpt<f32>, prompt: &[usize]) {
     }
 }
 
+/// The `k` most likely next tokens after `logits (vocab)` with their probabilities
+/// `softmax(logits)` (temperature 1: what the model itself says, before any sampling setting),
+/// most likely first, ties to the lower id. The model's last step is a softmax over the vocabulary;
+/// this is that softmax, read off for display.
+///
+/// ```
+/// use gradlab::sample::top_candidates;
+/// let top = top_candidates(&[0.0, 2f32.ln(), 0.0, 0.0], 2); // probabilities 0.2, 0.4, 0.2, 0.2
+/// assert_eq!(top[0].0, 1);
+/// assert!((top[0].1 - 0.4).abs() < 1e-7 && top[1] == (0, top[1].1) && (top[1].1 - 0.2).abs() < 1e-7);
+/// ```
+pub fn top_candidates(logits: &[f32], k: usize) -> Vec<(usize, f64)> {
+    let probs: Vec<f64> = crate::beam::log_probs(logits).into_iter().map(f64::exp).collect();
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a])); // stable: lower id first on ties
+    order.into_iter().take(k).map(|i| (i, probs[i])).collect()
+}
+
 /// A growing context with a KV cache per block: the state [`generate`] steps through.
 ///
 /// Exposed so a caller can watch generation token by token, or check what it costs: after the
 /// prompt, each [`push`](CachedContext::push) runs one position through the model until the cache
 /// holds `block_size` positions, then rebuilds it from the last `block_size` tokens (see the module
 /// docs for why).
+#[derive(Clone)]
 pub struct CachedContext<'m> {
     model: &'m Gpt<f32>,
     caches: Vec<KvCache<f32>>,
@@ -266,6 +285,23 @@ impl<'m> CachedContext<'m> {
 /// On an empty prompt, a token id outside the vocabulary, or a configuration [`validate`] rejects.
 #[track_caller]
 pub fn generate(model: &Gpt<f32>, prompt: &[usize], cfg: &SampleConfig, rng: &mut TensorRng) -> Vec<usize> {
+    generate_watching(model, prompt, cfg, rng, |_, _| {})
+}
+
+/// [`generate`], calling `watch(logits, token)` at every step with the logits the token was
+/// picked from (`vocab`) and the token picked: how `sample --show-probs` shows each step's most
+/// likely candidates ([`top_candidates`]).
+///
+/// # Panics
+/// As [`generate`].
+#[track_caller]
+pub fn generate_watching(
+    model: &Gpt<f32>,
+    prompt: &[usize],
+    cfg: &SampleConfig,
+    rng: &mut TensorRng,
+    mut watch: impl FnMut(&[f32], usize),
+) -> Vec<usize> {
     check_config("generate", cfg);
     check_prompt("generate", model, prompt);
     let mut out = Vec::with_capacity(cfg.max_new_tokens);
@@ -275,6 +311,7 @@ pub fn generate(model: &Gpt<f32>, prompt: &[usize], cfg: &SampleConfig, rng: &mu
     let mut ctx = CachedContext::new(model, prompt);
     loop {
         let token = pick_token(ctx.logits(), cfg, rng);
+        watch(ctx.logits(), token);
         out.push(token);
         if out.len() == cfg.max_new_tokens {
             return out; // the last token's successor is never needed: skip its forward pass

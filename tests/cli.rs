@@ -852,3 +852,40 @@ fn a_file_named_like_the_builtin_text_is_named_in_a_note() {
     assert!(!text(&out.stderr).contains("note:"), "{}", text(&out.stderr));
     assert_eq!(load_model(&dir.join("file")).unwrap().1.config.vocab_size, 3);
 }
+
+/// `sample --show-probs K`: a line per generated token with the token picked and the K most likely
+/// candidates, probabilities in (0, 1] and most likely first; with greedy decoding the picked token
+/// is the first candidate.
+#[test]
+fn sample_shows_the_most_likely_tokens_at_each_step() {
+    let dir = TempDir::new("show-probs");
+    trained_task(dir.path());
+    let out = succeeds(
+        dir.path(),
+        &["sample", "--ckpt", "out", "--temperature", "0", "--show-probs", "3", "--max-new-tokens", "4"],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("step  picked")).expect("a table header");
+    let rows = &lines[header + 1..];
+    assert_eq!(rows.len(), 4, "{out}");
+    for row in rows {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let picked = fields[1];
+        assert_eq!(fields[2], picked, "greedy picks the most likely: {row}");
+        let probs: Vec<f64> = fields[3..].iter().step_by(2).map(|p| p.parse().unwrap()).collect();
+        assert_eq!(probs.len(), 3, "{row}");
+        assert!(probs.iter().all(|&p| p > 0.0 && p <= 1.0) && probs.windows(2).all(|w| w[0] >= w[1]), "{row}");
+    }
+}
+
+/// `sample --beam W` decodes with beam search and says the log-probability it found; width 0, or
+/// sampling flags next to --beam, are refused.
+#[test]
+fn sample_with_beam_search() {
+    let dir = TempDir::new("beam");
+    trained_task(dir.path());
+    let out = succeeds(dir.path(), &["sample", "--ckpt", "out", "--beam", "3"]);
+    assert!(out.contains("(beam width 3: log-probability -"), "{out}");
+    fails(dir.path(), &["sample", "--ckpt", "out", "--beam", "0"], &["--beam", "at least 1"]);
+    fails_with(2, dir.path(), &["sample", "--ckpt", "out", "--beam", "2", "--top-k", "3"], &["--beam", "--top-k"]);
+}

@@ -153,6 +153,14 @@ pub struct SampleArgs {
     /// Number of samples.
     #[arg(long, default_value_t = 1)]
     pub num_samples: usize,
+    /// After each sample, show the K most likely next tokens at every step with their
+    /// probabilities (the model's softmax at temperature 1), and the token that was picked.
+    #[arg(long, value_name = "K")]
+    pub show_probs: Option<usize>,
+    /// Decode with beam search of this width instead of sampling: the most likely continuation
+    /// among those the beams explore (width 1 is greedy). Takes no --temperature, --top-k or --top-p.
+    #[arg(long, value_name = "WIDTH", conflicts_with_all = ["top_k", "top_p", "show_probs"])]
+    pub beam: Option<usize>,
 }
 
 /// Which split `eval` reads.

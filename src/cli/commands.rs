@@ -12,7 +12,7 @@ use super::args::{
 use crate::checkpoint;
 use crate::data::{CharTokenizer, IGNORE, Split, Task, TaskData, TextData};
 use crate::error::{Error, Result};
-use crate::sample::{SampleConfig, generate, validate};
+use crate::sample::{SampleConfig, generate, generate_watching, top_candidates, validate};
 use crate::train::{Source, TrainConfig, batch_loss, train};
 
 /// The training configuration the flags describe (defaults from the chosen source).
@@ -137,6 +137,12 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
         top_p: a.top_p,
     };
     validate(&cfg)?;
+    if a.beam == Some(0) {
+        return Err(Error::Config("--beam must be at least 1".into()));
+    }
+    if a.show_probs == Some(0) {
+        return Err(Error::Config("--show-probs must be at least 1".into()));
+    }
     for i in 0..a.num_samples {
         if i > 0 {
             println!("---------------");
@@ -147,14 +153,49 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
             (None, None) => "\n".to_string(),
         };
         let ids = tok.encode(&prompt)?;
-        let out = generate(&model, &ids, &cfg, &mut rng);
+        let mut steps = Vec::new(); // (top candidates, picked) per generated token, for --show-probs
+        let (out, log_prob) = match a.beam {
+            Some(width) => {
+                let found = crate::beam::beam_search_gpt(&model, &ids, width, cfg.max_new_tokens, None);
+                (found.tokens, Some(found.log_prob))
+            }
+            None => {
+                let k = a.show_probs.unwrap_or(0);
+                let out = generate_watching(&model, &ids, &cfg, &mut rng, |logits, picked| {
+                    if k > 0 {
+                        steps.push((top_candidates(logits, k), picked));
+                    }
+                });
+                (out, None)
+            }
+        };
         let text = tok.decode(&out);
         match task.and_then(|t| t.answer_for_prompt(&prompt)) {
             Some(expected) => println!("{prompt}{text}   (correct answer: {expected})"),
             None => println!("{prompt}{text}"),
         }
+        if let Some(lp) = log_prob {
+            println!("(beam width {}: log-probability {lp:.4})", a.beam.unwrap_or(1));
+        }
+        if !steps.is_empty() {
+            print!("{}", probability_table(&tok, &steps));
+        }
     }
     Ok(())
+}
+
+/// `--show-probs`: one line per generated token: the token picked, then the most likely
+/// candidates with their probabilities (`"e" 0.412`, `"q" 3.1e-5`), characters shown escaped.
+fn probability_table(tok: &CharTokenizer, steps: &[(Vec<(usize, f64)>, usize)]) -> String {
+    let show = |id: usize| format!("{:?}", tok.decode(&[id]));
+    let mut out = String::from("step  picked  most likely next tokens (probability)\n");
+    for (i, (top, picked)) in steps.iter().enumerate() {
+        // Three decimals, or the exponent for a probability below 0.001 (which would print as 0.000).
+        let prob = |p: f64| if p >= 1e-3 { format!("{p:.3}") } else { format!("{p:.1e}") };
+        let candidates: Vec<String> = top.iter().map(|&(id, p)| format!("{} {}", show(id), prob(p))).collect();
+        out.push_str(&format!("{:>4}  {:<6}  {}\n", i + 1, show(*picked), candidates.join("  ")));
+    }
+    out
 }
 
 /// `eval`: mean cross-entropy over every non-overlapping block of a split, in order.

@@ -160,6 +160,21 @@ impl<T: Float> Transformer<T> {
         }
     }
 
+    /// Next-token probabilities `(B, T, tgt_vocab)` for teacher-forced `tgt` given `src`: the
+    /// softmax over the target vocabulary that ends the model in the paper's Figure 1. Row `t` is
+    /// the distribution of the target token after position `t`. Training uses the logits of
+    /// [`Transformer::forward`] directly (the fused cross-entropy applies the log-softmax itself).
+    pub fn probabilities(
+        &self,
+        src: &[usize],
+        src_shape: [usize; 2],
+        tgt: &[usize],
+        tgt_shape: [usize; 2],
+        src_pad: Option<&[bool]>,
+    ) -> Var<T> {
+        self.forward(src, src_shape, tgt, tgt_shape, src_pad).softmax(-1) // (B, T, tgt_vocab)
+    }
+
     /// Logits `(B, T, tgt_vocab)` for teacher-forced decoding of `tgt` given `src`.
     pub fn forward(
         &self,

@@ -147,6 +147,23 @@ impl<T: Float> Gpt<T> {
         self.lm_head(&self.ln_f.forward(&x)) // (B, T, vocab)
     }
 
+    /// Next-token probabilities `(B, T, vocab)` for token ids `(B, T)`: the softmax over the
+    /// vocabulary that ends the model (as in "Attention Is All You Need", Figure 1). Row `t` is
+    /// the distribution of the token after position `t`. Training uses the logits of
+    /// [`Gpt::forward`] directly (the fused cross-entropy applies the log-softmax itself).
+    ///
+    /// ```
+    /// use transformer::{Gpt, GptConfig};
+    /// let config = GptConfig { vocab_size: 5, block_size: 4, n_layer: 1, n_head: 1, n_embd: 8, dropout: 0.0, bias: true };
+    /// let probs = Gpt::<f64>::new(config, 0).probabilities(&[1, 2, 3], [1, 3]).value(); // (1, 3, 5)
+    /// let row_sums = probs.sum(&[-1], false).to_vec();
+    /// assert!(row_sums.iter().all(|s| (s - 1.0).abs() < 1e-12));
+    /// ```
+    #[track_caller]
+    pub fn probabilities(&self, ids: &[usize], shape: [usize; 2]) -> Var<T> {
+        self.forward(ids, shape).softmax(-1) // (B, T, vocab)
+    }
+
     /// Mean cross-entropy of next-token prediction: logits for `ids (B, T)` against `targets (B, T)`.
     #[track_caller]
     pub fn loss(&self, ids: &[usize], targets: &[usize], shape: [usize; 2]) -> Var<T> {
