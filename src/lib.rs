@@ -10,6 +10,7 @@
 //! - [`bench`](mod@bench): the training benchmark and its per-kind profile;
 //! - [`bench_generate`]: the generation benchmark of the KV cache, token speed by context length;
 //! - [`buildup`]: from bigram to GPT, six models each adding one idea, trained alike;
+//! - [`seq2seq`]: the encoder-decoder trained on a task with the paper's recipe;
 //! - [`guide`]: the learner's guide, every code block compiled and run as a doctest;
 //! - [`figures`]: the guide's generated figures, each one function of the code it shows.
 
@@ -31,6 +32,7 @@ pub mod malloc_tuning;
 pub mod plot;
 pub mod report;
 pub mod sample;
+pub mod seq2seq;
 pub mod train;
 
 pub use error::{Error, Result};

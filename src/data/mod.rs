@@ -1,10 +1,12 @@
 //! Training data: a character tokenizer, text files split as nanoGPT splits them, built-in
 //! synthetic tasks, and batches of token ids.
 
+mod seq2seq;
 mod tasks;
 mod text;
 mod tokenizer;
 
+pub use seq2seq::{Seq2SeqBatch, Seq2SeqExample};
 pub use tasks::{Task, TaskData};
 pub use text::{
     BUILTIN_TEXTS, BuiltinText, LoadedText, TextData, builtin_text, read_text, read_text_and_warn, read_text_file,
