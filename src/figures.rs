@@ -28,8 +28,8 @@ use plotters::prelude::*;
 use tensor::Tensor;
 use transformer::optim::LrSchedule;
 use transformer::{
-    Activation, Gpt, GptConfig, Module, NormPlacement, SinusoidalEncoding, Transformer, TransformerConfig,
-    causal_mask, combine_masks, padding_mask,
+    Activation, Gpt, GptConfig, Module, NormPlacement, SinusoidalEncoding, Transformer, TransformerConfig, causal_mask,
+    combine_masks, padding_mask,
 };
 
 use crate::data::Task;

@@ -43,88 +43,226 @@ fn write_svg(
     std::fs::write(path, svg).map_err(|e| Error::io("cannot write", path, e))
 }
 
-const TRAIN_COLOR: RGBColor = RGBColor(31, 119, 180);
+const STEP_COLOR: RGBColor = RGBColor(31, 119, 180);
+const TRAIN_COLOR: RGBColor = RGBColor(8, 48, 107);
 const VAL_COLOR: RGBColor = RGBColor(214, 39, 40);
 
-/// Draws train and validation loss against step, with axis labels and a legend, to an SVG file.
+/// Draws a training run's loss against step, on a log-scale loss axis, to an SVG file.
 ///
-/// Non-finite losses (NaN, inf) are left out and break the line, so NaN can stand for "not
-/// measured at this step", and a diverged run still plots what came before.
+/// `step_losses` holds `(step, loss)` for every optimizer step, in step order: the training loss
+/// of the batch each step learned from. It is drawn faint, with its exponential moving average
+/// over it (of the log of the loss, so it follows the curve as the axis draws it; bias-corrected,
+/// with a window of about a fiftieth of the steps, at most 100). `evals` are the evaluations, drawn
+/// on top: the train and the validation loss as lines with a marker at each evaluation. Either may
+/// be empty, not both. The log axis keeps the late progress visible: a loss going from 0.1 to 0.01
+/// moves as far as one going from 10 to 1.
+///
+/// Non-finite losses (NaN, inf) are left out and break the line (the moving average skips them),
+/// so NaN can stand for "not measured at this step", and a diverged run still plots what came
+/// before. A loss of zero, which a log axis cannot place, is drawn on the axis' bottom edge.
 ///
 /// ```
 /// use gradlab::plot::{LossPoint, loss_curve};
-/// let points: Vec<LossPoint> = (0..5)
-///     .map(|i| LossPoint { step: 100 * i, train_loss: 3.0 / (1.0 + i as f64), val_loss: 3.2 / (1.0 + i as f64) })
+/// let steps: Vec<(usize, f64)> = (0..400).map(|s| (s, 3.0 / (1.0 + s as f64 / 20.0))).collect();
+/// let evals: Vec<LossPoint> = (0..5)
+///     .map(|i| (100 * i, 1.0 + 5.0 * i as f64))
+///     .map(|(step, d)| LossPoint { step, train_loss: 3.0 / d, val_loss: 3.3 / d })
 ///     .collect();
 /// let path = std::env::temp_dir().join("gradlab_doctest_loss.svg");
-/// loss_curve(&path, &points, "toy run").unwrap();
+/// loss_curve(&path, &steps, &evals, "toy run").unwrap();
 /// assert!(std::fs::read_to_string(&path).unwrap().contains("toy run"));
 /// # std::fs::remove_file(&path).ok();
 /// ```
 ///
 /// # Errors
-/// [`Error::Plot`] if `points` is empty or holds no finite loss; [`Error::Io`] if the file cannot be written.
-pub fn loss_curve(path: &Path, points: &[LossPoint], title: &str) -> Result<()> {
-    if points.is_empty() {
+/// [`Error::Plot`] if both are empty or no loss is finite and above zero; [`Error::Io`] if the
+/// file cannot be written.
+pub fn loss_curve(path: &Path, step_losses: &[(usize, f64)], evals: &[LossPoint], title: &str) -> Result<()> {
+    if step_losses.is_empty() && evals.is_empty() {
         return Err(Error::Plot(format!("{}: no loss points to plot", path.display())));
     }
-    let finite = points.iter().flat_map(|p| [p.train_loss, p.val_loss]).filter(|v| v.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let all = step_losses.iter().map(|&(_, v)| v).chain(evals.iter().flat_map(|p| [p.train_loss, p.val_loss]));
+    let (lo, hi) = all
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         return Err(Error::Plot(format!(
-            "{}: none of the {} loss points has a finite loss",
+            "{}: none of the {} step losses and {} evaluations has a finite loss above zero",
             path.display(),
-            points.len()
+            step_losses.len(),
+            evals.len()
         )));
     }
-    // A flat or single-point series still needs a non-empty range to draw into.
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5f64.max(0.05 * hi.abs()) };
-    let y_range = (lo - pad)..(hi + pad);
+    // A margin of 5% of the decades shown (a factor of 2 around a single value), on both sides.
+    let pad = if hi > lo { (0.05 * (hi / lo).ln()).exp() } else { 2.0 };
+    let (bottom, top, ticks) = log_axis(lo / pad, hi * pad);
+    // Faint lines at 2 to 9 times each power of ten between the labelled ones, as on log paper.
+    let minor: Vec<f64> = decade_multiples(bottom, top, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], 1)
+        .into_iter()
+        .filter(|v| !ticks.iter().any(|t| (t / v - 1.0).abs() < 1e-9))
+        .collect();
     // Integer coordinates for steps, so ticks read "200", not "200.0".
-    let first = points.iter().map(|p| p.step).min().unwrap_or(0) as i64;
-    let last = points.iter().map(|p| p.step).max().unwrap_or(0) as i64;
-    let x_range = first..last.max(first + 1);
+    let steps = step_losses.iter().map(|&(s, _)| s).chain(evals.iter().map(|p| p.step));
+    let (first, last) = steps.fold((usize::MAX, 0), |(a, b), s| (a.min(s), b.max(s)));
+    let x_range = first as i64..(last as i64).max(first as i64 + 1);
 
-    write_svg(path, (800, 500), |root| {
+    let raw = finite_runs(step_losses.iter().copied(), bottom);
+    let smooth = moving_average(&raw, step_losses.len());
+    let train = finite_runs(evals.iter().map(|p| (p.step, p.train_loss)), bottom);
+    let val = finite_runs(evals.iter().map(|p| (p.step, p.val_loss)), bottom);
+
+    write_svg(path, (900, 540), |root| {
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 22))
             .margin(15)
             .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x_range, y_range)?;
-        chart.configure_mesh().x_desc("step").y_desc("loss (nats/token)").draw()?;
-        for (label, color, loss) in [
-            ("train", TRAIN_COLOR, (|p: &LossPoint| p.train_loss) as fn(&LossPoint) -> f64),
-            ("val", VAL_COLOR, |p: &LossPoint| p.val_loss),
-        ] {
-            let runs = finite_runs(points, loss);
-            let style = color.stroke_width(2);
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range, (bottom..top).log_scale().with_key_points(ticks))?;
+        chart
+            .configure_mesh()
+            .max_light_lines(0)
+            .x_desc("step")
+            .y_desc("loss (nats/token, log scale)")
+            .y_label_formatter(&|v| tick_label(*v))
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
+        let (x0, x1) = (chart.x_range().start, chart.x_range().end);
+        chart.draw_series(minor.iter().map(|&v| PathElement::new(vec![(x0, v), (x1, v)], BLACK.mix(0.06))))?;
+        let faint = STEP_COLOR.mix(0.3).stroke_width(1);
+        let bold = STEP_COLOR.stroke_width(2);
+        let step_series = [("train, each step", faint, &raw), ("train, each step (moving average)", bold, &smooth)];
+        for (label, style, runs) in step_series {
+            if runs.is_empty() {
+                continue;
+            }
             chart
                 .draw_series(runs.iter().filter(|r| r.len() > 1).map(|r| PathElement::new(r.clone(), style)))?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
             // A point with no finite neighbour has no line through it: mark it so it still shows.
-            chart.draw_series(runs.iter().filter(|r| r.len() == 1).map(|r| Circle::new(r[0], 3, color.filled())))?;
+            chart.draw_series(runs.iter().filter(|r| r.len() == 1).map(|r| Circle::new(r[0], 2, style.filled())))?;
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        for (label, color, runs) in [("train, evaluation", TRAIN_COLOR, &train), ("val, evaluation", VAL_COLOR, &val)] {
+            if runs.is_empty() {
+                continue;
+            }
+            let line = color.stroke_width(2);
+            chart
+                .draw_series(runs.iter().filter(|r| r.len() > 1).map(|r| PathElement::new(r.clone(), line)))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x + 10, y))
+                        + PathElement::new(vec![(-10, 0), (10, 0)], line)
+                        + Circle::new((0, 0), 4, color.filled())
+                });
+            chart.draw_series(runs.iter().flatten().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
         Ok(())
     })
 }
 
-/// Splits one loss series into runs of consecutive finite points `(step, loss)`.
-fn finite_runs(points: &[LossPoint], loss: fn(&LossPoint) -> f64) -> Vec<Vec<(i64, f64)>> {
+/// Splits one loss series `(step, loss)` into runs of consecutive points with a finite loss,
+/// raised to `floor` where below it (the bottom of the log axis).
+fn finite_runs(points: impl Iterator<Item = (usize, f64)>, floor: f64) -> Vec<Vec<(i64, f64)>> {
     let mut runs = vec![Vec::new()];
-    for p in points {
-        let v = loss(p);
+    for (step, v) in points {
         if v.is_finite() {
-            runs.last_mut().expect("runs starts non-empty").push((p.step as i64, v));
+            runs.last_mut().expect("runs starts non-empty").push((step as i64, v.max(floor)));
         } else if !runs.last().expect("runs starts non-empty").is_empty() {
             runs.push(Vec::new());
         }
     }
     runs.retain(|r| !r.is_empty());
     runs
+}
+
+/// The bias-corrected exponential moving average of `ln(loss)` along `runs` (which the gaps
+/// between them do not reset), back on the loss scale, with a window of `n / 50` points
+/// (1 to 100) for a series of `n` points.
+fn moving_average(runs: &[Vec<(i64, f64)>], n: usize) -> Vec<Vec<(i64, f64)>> {
+    let window = (n as f64 / 50.0).clamp(1.0, 100.0);
+    let decay = 1.0 - 1.0 / window;
+    let (mut sum, mut weight) = (0.0, 0.0);
+    runs.iter()
+        .map(|run| {
+            run.iter()
+                .map(|&(step, v)| {
+                    sum = decay * sum + (1.0 - decay) * v.ln();
+                    weight = decay * weight + (1.0 - decay);
+                    (step, (sum / weight).exp())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A log axis covering `lo..hi` (`0 < lo < hi`): its range and where its ticks go. The ticks are
+/// the sparsest of the powers of ten, 1-2-5 times them, or 1 to 9 times them that gives at least
+/// four (every few powers of ten over a very long range). A range too narrow for that (less than
+/// a factor of about 2.5) gets evenly spaced round values instead, and is widened to the round
+/// values just outside it, so that both ends are labelled.
+fn log_axis(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
+    let within = |mantissas: &[f64], every: usize| decade_multiples(lo, hi, mantissas, every);
+    let decades = within(&[1.0], 1).len();
+    if decades > 10 {
+        return (lo, hi, within(&[1.0], decades.div_ceil(8)));
+    }
+    for mantissas in [&[1.0][..], &[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]] {
+        let ticks = within(mantissas, 1);
+        if ticks.len() >= 4 {
+            return (lo, hi, ticks);
+        }
+    }
+    // 1-2-5 steps, the largest that gives four ticks inside the range.
+    let mut k = (hi - lo).log10().ceil() as i32;
+    loop {
+        for m in [5.0, 2.0, 1.0] {
+            let step = m * 10f64.powi(k - 1);
+            if (hi / step).floor() - (lo / step).ceil() >= 3.0 {
+                let (first, last) = ((lo / step).floor().max(1.0) as i64, (hi / step).ceil() as i64);
+                let ticks: Vec<f64> = (first..=last).map(|i| i as f64 * step).collect();
+                return (lo.min(ticks[0]), ticks[ticks.len() - 1], ticks);
+            }
+        }
+        k -= 1;
+    }
+}
+
+/// The values `m * 10^k` in `lo..=hi` for each `m` of `mantissas` and every `every`-th power `k`.
+fn decade_multiples(lo: f64, hi: f64, mantissas: &[f64], every: usize) -> Vec<f64> {
+    let (k_lo, k_hi) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    (k_lo..=k_hi)
+        .filter(|k| ((k - k_lo) as usize).is_multiple_of(every))
+        .flat_map(|k| mantissas.iter().map(move |m| m * 10f64.powi(k)))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect()
+}
+
+/// A tick value as a short label: three significant digits at most, no trailing zeros
+/// (`0.3`, not `0.30000000000000004`; `1e-5` below 0.0001).
+fn tick_label(v: f64) -> String {
+    fn trim(s: &str) -> &str {
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+    }
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    if v.abs() < 1e-4 {
+        let s = format!("{v:.2e}");
+        let (mantissa, exponent) = s.split_once('e').expect("{:e} has an exponent");
+        return format!("{}e{exponent}", trim(mantissa));
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    trim(&format!("{v:.decimals$}")).to_string()
 }
 
 /// Side of one heatmap panel's cell grid, in pixels: readable for short contexts, bounded for long ones.

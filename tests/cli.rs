@@ -889,3 +889,111 @@ fn sample_with_beam_search() {
     fails(dir.path(), &["sample", "--ckpt", "out", "--beam", "0"], &["--beam", "at least 1"]);
     fails_with(2, dir.path(), &["sample", "--ckpt", "out", "--beam", "2", "--top-k", "3"], &["--beam", "--top-k"]);
 }
+
+/// `train --help` states every training setting's default as the code sets it when the flag is
+/// left out: with `--data`, with each `--task`, and with neither (the sort task). Read from the
+/// real help text and checked against `train_config`, so the help cannot drift from the code.
+#[test]
+fn train_help_states_the_defaults_the_code_uses() {
+    use gradlab::cli::{TrainArgs, train_config};
+    use gradlab::data::Task;
+    use gradlab::train::TrainConfig;
+
+    let dir = TempDir::new("train-help");
+    let help = succeeds(dir.path(), &["train", "--help"]);
+    // Each option's help text, its lines joined: "--n-layer" -> "Transformer blocks [default: ...]".
+    let mut entries: BTreeMap<String, String> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in help.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("--").or_else(|| line.strip_prefix("-h, --")) {
+            let (flag, after) = rest.split_once(' ').unwrap_or((rest, ""));
+            let after = after.trim_start();
+            let after = if after.starts_with('<') { after.split_once('>').map_or("", |(_, h)| h) } else { after };
+            entries.insert(format!("--{flag}"), after.trim().to_string());
+            current = Some(format!("--{flag}"));
+        } else if let Some(flag) = &current {
+            let entry = entries.get_mut(flag).unwrap();
+            entry.push(' ');
+            entry.push_str(line);
+        }
+    }
+
+    let out = dir.join("out").display().to_string();
+    let config = |extra: &[&str]| -> TrainConfig {
+        let mut args = TrainArgs { out_dir: out.clone().into(), ..Default::default() };
+        match extra {
+            ["--data", path] => args.data = Some(path.into()),
+            ["--task", name] => args.task = Some(name.to_string()),
+            [] => {}
+            other => panic!("{other:?}"),
+        }
+        train_config(&args).unwrap()
+    };
+    let mut sources = vec![("--data".to_string(), config(&["--data", "words.txt"]))];
+    sources.extend(Task::ALL.map(|t| (t.name().to_string(), config(&["--task", t.name()]))));
+    let neither = config(&[]);
+    assert_eq!(neither, sources.iter().find(|(s, _)| s == "sort").unwrap().1, "no flag trains the sort task");
+
+    type Setting = (&'static str, fn(&TrainConfig) -> f64);
+    let settings: [Setting; 19] = [
+        ("--block-size", |c| c.block_size as f64),
+        ("--batch-size", |c| c.batch_size as f64),
+        ("--gradient-accumulation-steps", |c| c.gradient_accumulation_steps as f64),
+        ("--n-layer", |c| c.n_layer as f64),
+        ("--n-head", |c| c.n_head as f64),
+        ("--n-embd", |c| c.n_embd as f64),
+        ("--dropout", |c| c.dropout),
+        ("--max-iters", |c| c.max_iters as f64),
+        ("--learning-rate", |c| c.learning_rate),
+        ("--min-lr", |c| c.min_lr),
+        ("--warmup-iters", |c| c.warmup_iters as f64),
+        ("--lr-decay-iters", |c| c.lr_decay_iters as f64),
+        ("--weight-decay", |c| c.weight_decay),
+        ("--beta1", |c| c.beta1),
+        ("--beta2", |c| c.beta2),
+        ("--grad-clip", |c| c.grad_clip),
+        ("--eval-interval", |c| c.eval_interval as f64),
+        ("--eval-iters", |c| c.eval_iters as f64),
+        ("--seed", |c| c.seed as f64),
+    ];
+    for (flag, field) in settings {
+        let entry = entries.get(flag).unwrap_or_else(|| panic!("no {flag} in the help:\n{help}"));
+        let defaults = entry
+            .split_once("[default: ")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .unwrap_or_else(|| panic!("{flag} states no default: {entry}"))
+            .0;
+        // "4", "4 with --data; 2 with --task", "12 with --task copy, reverse or sort", or a note.
+        let mut stated: BTreeMap<String, f64> = BTreeMap::new();
+        for part in defaults.split("; ") {
+            let (value, source) = part.split_once(" with ").unwrap_or((part, ""));
+            let Ok(value) = value.parse::<f64>() else { continue };
+            let named: Vec<String> = match source {
+                "" => sources.iter().map(|(s, _)| s.clone()).collect(),
+                "--data" => vec!["--data".into()],
+                "--task" => Task::ALL.map(|t| t.name().to_string()).to_vec(),
+                tasks => tasks
+                    .strip_prefix("--task ")
+                    .unwrap_or_else(|| panic!("{flag}: {part:?}"))
+                    .split(", ")
+                    .flat_map(|s| s.split(" or "))
+                    .map(String::from)
+                    .collect(),
+            };
+            for source in named {
+                assert!(stated.insert(source.clone(), value).is_none(), "{flag}: two defaults for {source}: {entry}");
+            }
+        }
+        for (source, cfg) in &sources {
+            let value = stated.get(source).unwrap_or_else(|| panic!("{flag}: no default for {source}: {entry}"));
+            assert_eq!(*value, field(cfg), "{flag} with {source}: the help says {value}, the code uses {}", field(cfg));
+        }
+    }
+
+    // The two defaults that follow another flag say so, and do.
+    let only = |args: TrainArgs| train_config(&TrainArgs { out_dir: out.clone().into(), ..args }).unwrap();
+    assert_eq!(only(TrainArgs { max_iters: Some(300), ..Default::default() }).lr_decay_iters, 300);
+    assert!(entries["--lr-decay-iters"].contains("--max-iters when only that is set"), "{help}");
+    assert_eq!(only(TrainArgs { lr_decay_iters: Some(50), ..Default::default() }).warmup_iters, 5);
+    assert!(entries["--warmup-iters"].contains("a tenth of --lr-decay-iters when that is smaller"), "{help}");
+}

@@ -71,23 +71,123 @@ fn run(n: usize) -> Vec<LossPoint> {
         .collect()
 }
 
+/// `n` noisy per-step losses falling from about 2.4 to about 0.001: four decades, like a task run.
+fn steps(n: usize) -> Vec<(usize, f64)> {
+    (0..n)
+        .map(|s| {
+            let t = s as f64 / n as f64;
+            let noise = 1.0 + 0.3 * ((s * 7919 % 101) as f64 / 100.0 - 0.5);
+            (s, 2.4 * (-7.8 * t).exp() * noise)
+        })
+        .collect()
+}
+
+/// The evaluations every `every` steps of a run of `n` steps shaped like [`steps`].
+fn evals(n: usize, every: usize) -> Vec<LossPoint> {
+    (0..=n)
+        .step_by(every)
+        .map(|s| {
+            let loss = 2.4 * (-7.8 * s as f64 / n as f64).exp();
+            LossPoint { step: s, train_loss: loss, val_loss: 1.2 * loss }
+        })
+        .collect()
+}
+
+/// The number of points of each `<polyline>` in `svg`.
+fn polyline_lengths(svg: &str) -> Vec<usize> {
+    svg.split("<polyline")
+        .skip(1)
+        .map(|p| {
+            let start = p.find("points=\"").expect("a polyline has points") + "points=\"".len();
+            let len = p[start..].find('"').unwrap();
+            p[start..start + len].split_whitespace().count()
+        })
+        .collect()
+}
+
+/// The y-axis tick labels (right-aligned `<text>` elements): each label's value and its vertical
+/// pixel position, in drawing order.
+fn y_ticks(svg: &str) -> Vec<(f64, f64)> {
+    svg.split("<text")
+        .skip(1)
+        .filter(|t| t.contains("text-anchor=\"end\""))
+        .map(|t| {
+            let y_at = t.find(" y=\"").unwrap() + 4;
+            let y: f64 = t[y_at..y_at + t[y_at..].find('"').unwrap()].parse().unwrap();
+            let label = t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim();
+            (label.parse().unwrap_or_else(|_| panic!("tick label {label:?} is not a number")), y)
+        })
+        .collect()
+}
+
+/// Checks that the y axis is logarithmic: at least four tick labels, each short (no float
+/// noise such as 0.30000000000000004), higher values higher up, and the pixel distance between
+/// two ticks proportional to the log of their ratio (to within the rounding to whole pixels).
+fn assert_log_axis(svg: &str) -> Vec<(f64, f64)> {
+    let ticks = y_ticks(svg);
+    assert!(ticks.len() >= 4, "only {} y ticks: {ticks:?}", ticks.len());
+    let labels: Vec<String> = ticks.iter().map(|(v, _)| format!("{v}")).collect();
+    assert!(labels.iter().all(|l| l.len() <= 6), "unreadable labels {labels:?}");
+    let (first, last) = (ticks[0], ticks[ticks.len() - 1]);
+    let pixels_per_ln = (last.1 - first.1) / (first.0.ln() - last.0.ln());
+    assert!(pixels_per_ln > 0.0, "values do not grow upwards: {ticks:?}");
+    for &(v, y) in &ticks {
+        let expected = first.1 + (first.0.ln() - v.ln()) * pixels_per_ln;
+        assert!((y - expected).abs() <= 1.5, "tick {v} at y={y}, a log axis puts it at {expected:.1}: {ticks:?}");
+    }
+    ticks
+}
+
 #[test]
 fn loss_curve_writes_a_labelled_svg() {
     let path = scratch("loss.svg");
-    loss_curve(&path, &run(30), "shakespeare-char run").unwrap();
+    loss_curve(&path, &steps(1500), &evals(1500, 250), "shakespeare-char run").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     let texts = parse_svg(&svg);
-    for expected in ["shakespeare-char run", "train", "val", "step", "loss (nats/token)"] {
+    for expected in [
+        "shakespeare-char run",
+        "train, each step",
+        "train, each step (moving average)",
+        "train, evaluation",
+        "val, evaluation",
+        "step",
+        "loss (nats/token, log scale)",
+    ] {
         assert!(texts.iter().any(|t| t == expected), "no text {expected:?} in {texts:?}");
     }
-    // Two lines of 30 points each (plus the two legend samples).
-    assert!(svg.matches("<polyline").count() >= 4, "expected the two loss lines and their legend marks");
+    // Every step, raw and smoothed: two lines of 1500 points; the evaluations: two lines of 7
+    // points, with a marker on each.
+    let lengths = polyline_lengths(&svg);
+    assert_eq!(lengths.iter().filter(|&&n| n == 1500).count(), 2, "{lengths:?}");
+    assert_eq!(lengths.iter().filter(|&&n| n == 7).count(), 2, "{lengths:?}");
+    assert!(svg.matches("<circle").count() >= 14, "a marker on each evaluation");
+}
+
+#[test]
+fn loss_curve_has_a_readable_log_axis() {
+    // Four decades: labelled at the powers of ten, evenly spaced.
+    let path = scratch("log_axis.svg");
+    loss_curve(&path, &steps(1500), &evals(1500, 250), "four decades").unwrap();
+    let ticks = assert_log_axis(&std::fs::read_to_string(&path).unwrap());
+    let values: Vec<f64> = ticks.iter().map(|t| t.0).collect();
+    assert_eq!(values, [0.001, 0.01, 0.1, 1.0], "{ticks:?}");
+
+    // A text run: 4.2 down to 1.6, less than half a decade, still gets round labels.
+    let path = scratch("log_axis_narrow.svg");
+    let text_run: Vec<(usize, f64)> = (0..2000).map(|s| (s, 1.6 + 2.6 * (-(s as f64) / 150.0).exp())).collect();
+    loss_curve(&path, &text_run, &[], "half a decade").unwrap();
+    assert_log_axis(&std::fs::read_to_string(&path).unwrap());
+
+    // Less than a factor of two: evenly spaced round values.
+    let path = scratch("log_axis_flat.svg");
+    loss_curve(&path, &[], &run(30), "flat").unwrap();
+    assert_log_axis(&std::fs::read_to_string(&path).unwrap());
 }
 
 #[test]
 fn loss_curve_escapes_the_title() {
     let path = scratch("escaped.svg");
-    loss_curve(&path, &run(3), "lr < 1e-3 & \"warmup\"").unwrap();
+    loss_curve(&path, &steps(20), &run(3), "lr < 1e-3 & \"warmup\"").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     let texts = parse_svg(&svg);
     assert!(texts.iter().any(|t| t == "lr &lt; 1e-3 &amp; &quot;warmup&quot;"), "{texts:?}");
@@ -96,7 +196,7 @@ fn loss_curve_escapes_the_title() {
 #[test]
 fn loss_curve_handles_one_point_and_gaps() {
     let one = scratch("one.svg");
-    loss_curve(&one, &run(1), "one eval").unwrap();
+    loss_curve(&one, &[], &run(1), "one eval").unwrap();
     let svg = std::fs::read_to_string(&one).unwrap();
     parse_svg(&svg);
     assert!(svg.contains("<circle"), "a lone point is drawn as a marker");
@@ -106,25 +206,62 @@ fn loss_curve_handles_one_point_and_gaps() {
     points[4].val_loss = f64::NAN;
     points[9].train_loss = f64::INFINITY;
     let gaps = scratch("gaps.svg");
-    loss_curve(&gaps, &points, "with gaps").unwrap();
+    loss_curve(&gaps, &[], &points, "with gaps").unwrap();
     let svg = std::fs::read_to_string(&gaps).unwrap();
     assert!(!svg.contains("NaN") && !svg.contains("inf"), "a non-finite value reached the drawing");
     parse_svg(&svg);
 }
 
 #[test]
+fn non_finite_step_losses_break_the_line() {
+    // Steps 40 and 70 are NaN and inf: the raw and the smoothed line each fall into three pieces
+    // of 40, 29 and 29 points, and the moving average carries on past the gaps.
+    let mut losses = steps(100);
+    losses[40].1 = f64::NAN;
+    losses[70].1 = f64::INFINITY;
+    let path = scratch("step_gaps.svg");
+    loss_curve(&path, &losses, &evals(100, 50), "gaps").unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(!svg.contains("NaN") && !svg.contains("inf"), "a non-finite value reached the drawing");
+    parse_svg(&svg);
+    let lengths = polyline_lengths(&svg);
+    for (n, count) in [(40, 2), (29, 4)] {
+        assert_eq!(lengths.iter().filter(|&&l| l == n).count(), count, "pieces of {n} points: {lengths:?}");
+    }
+    assert_log_axis(&svg);
+
+    // A lone finite step between two NaNs still shows, as a dot.
+    let lone = [(0, f64::NAN), (1, 0.5), (2, f64::NAN)];
+    let path = scratch("lone_step.svg");
+    loss_curve(&path, &lone, &run(3), "lone").unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.matches("<circle").count() > 6, "the lone step's dot besides the evaluations' markers");
+
+    // A loss of exactly zero has no place on a log axis: drawn on the bottom edge, not dropped.
+    let mut zero = steps(50);
+    zero[49].1 = 0.0;
+    let path = scratch("zero_step.svg");
+    loss_curve(&path, &zero, &[], "zero").unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    assert_eq!(polyline_lengths(&svg).iter().filter(|&&l| l == 50).count(), 2);
+}
+
+#[test]
 fn loss_curve_without_data_is_an_error() {
     let path = scratch("empty.svg");
-    assert!(matches!(loss_curve(&path, &[], "empty"), Err(Error::Plot(m)) if m.contains("no loss points")));
+    assert!(matches!(loss_curve(&path, &[], &[], "empty"), Err(Error::Plot(m)) if m.contains("no loss points")));
     let all_nan = [LossPoint { step: 0, train_loss: f64::NAN, val_loss: f64::NAN }];
-    assert!(matches!(loss_curve(&path, &all_nan, "nan"), Err(Error::Plot(m)) if m.contains("finite")));
+    assert!(matches!(loss_curve(&path, &[], &all_nan, "nan"), Err(Error::Plot(m)) if m.contains("finite")));
+    let steps_nan = [(0, f64::NAN), (1, f64::INFINITY)];
+    assert!(matches!(loss_curve(&path, &steps_nan, &all_nan, "nan"), Err(Error::Plot(m)) if m.contains("finite")));
     assert!(!path.exists(), "a failed plot must not leave a file");
 }
 
 #[test]
 fn unwritable_path_is_an_io_error() {
     let path = scratch("no_such_dir").join("loss.svg");
-    match loss_curve(&path, &run(3), "t") {
+    match loss_curve(&path, &steps(10), &run(3), "t") {
         Err(Error::Io { path: p, .. }) => assert_eq!(p, path),
         other => panic!("expected an I/O error, got {other:?}"),
     }

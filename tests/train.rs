@@ -7,7 +7,8 @@ use std::path::Path;
 use gradlab::checkpoint::{load_model, load_train_state};
 use gradlab::cli::{TrainArgs, train_config};
 use gradlab::data::Task;
-use gradlab::train::{EvalRecord, METRICS_FILE, MetricsLog, TrainConfig, train};
+use gradlab::report::LOSS_PLOT;
+use gradlab::train::{EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MetricsLog, StepLoss, TrainConfig, train};
 use gradlab::transformer::Module;
 
 mod common;
@@ -54,6 +55,7 @@ fn assert_resume_is_bit_exact(cfg: &TrainConfig, name: &str) {
     let a = train(&TrainConfig { out_dir: dir_a.path().to_path_buf(), ..cfg.clone() }).unwrap();
     let b1 = train(&TrainConfig { out_dir: dir_b.path().to_path_buf(), max_iters: 20, ..cfg.clone() }).unwrap();
     let log_before = std::fs::read(dir_b.path().join(METRICS_FILE)).unwrap();
+    let losses_before = std::fs::read(dir_b.path().join(LOSSES_FILE)).unwrap();
     let b2 = train(&TrainConfig { out_dir: dir_b.path().to_path_buf(), resume: true, ..cfg.clone() }).unwrap();
 
     assert_eq!(a.losses.len(), 40);
@@ -89,6 +91,17 @@ fn assert_resume_is_bit_exact(cfg: &TrainConfig, name: &str) {
         assert_eq!(key(ra), key(rb), "{name}: evaluation at step {}", ra.step);
     }
     assert_eq!(steps(&b2.evals), [30, 40], "{name}: the resumed run does not evaluate step 20 again");
+
+    // Every step's loss is on disk, the resumed run's appended: the same bytes as the
+    // uninterrupted run's, so the two draw the same loss curve.
+    let losses_after = std::fs::read(dir_b.path().join(LOSSES_FILE)).unwrap();
+    assert!(losses_after.starts_with(&losses_before), "{name}: the loss log was rewritten on resume");
+    assert_eq!(losses_after, std::fs::read(dir_a.path().join(LOSSES_FILE)).unwrap(), "{name}: losses.jsonl");
+    let logged = LossLog::read_all(dir_a.path()).unwrap();
+    assert_eq!(logged.iter().map(|r| r.step).collect::<Vec<_>>(), (0..40).collect::<Vec<_>>(), "{name}");
+    assert_eq!(logged.iter().map(|r| r.loss.to_bits()).collect::<Vec<_>>(), bits(&a.losses), "{name}: logged losses");
+    let plot = |dir: &Path| std::fs::read_to_string(dir.join(LOSS_PLOT)).unwrap();
+    assert!(plot(dir_b.path()) == plot(dir_a.path()), "{name}: the resumed run drew another loss.svg");
 }
 
 #[test]
@@ -192,4 +205,89 @@ fn the_default_validates_and_learns_in_its_first_200_steps() {
     assert!(last.train_loss < 0.3, "train loss after 200 steps {}", last.train_loss);
     let accuracy = report.accuracy().unwrap();
     assert!(accuracy > 0.5, "held-out exact match after 200 steps {accuracy}");
+}
+
+/// A run stopped after its last checkpoint has logged the losses of steps past it (perhaps the
+/// last line torn): resuming takes those steps again, so their lines go, and the log ends up as
+/// an uninterrupted run's. An out dir without a loss log gets one, from the resumed step on.
+#[test]
+fn resume_replaces_step_losses_logged_after_the_checkpoint() {
+    let (dir, straight) = (TempDir::new("stale-losses"), TempDir::new("stale-losses-straight"));
+    let cfg = TrainConfig { out_dir: dir.path().to_path_buf(), ..tiny(TrainConfig::for_task(Task::Copy)) };
+    train(&TrainConfig { out_dir: straight.path().to_path_buf(), ..cfg.clone() }).unwrap();
+    train(&TrainConfig { max_iters: 20, ..cfg.clone() }).unwrap();
+    let log = dir.path().join(LOSSES_FILE);
+    let kept = std::fs::read(&log).unwrap();
+    let mut text = String::from_utf8(kept.clone()).unwrap();
+    for step in 20..24 {
+        text.push_str(&format!("{}\n", StepLoss { step, loss: 9.0 }.to_json()));
+    }
+    text.push_str("{\"step\":24,\"lo");
+    std::fs::write(&log, text).unwrap();
+
+    let resumed = train(&TrainConfig { resume: true, ..cfg.clone() }).unwrap();
+    let after = std::fs::read(&log).unwrap();
+    assert!(after.starts_with(&kept), "the losses up to the checkpoint are kept byte for byte");
+    assert_eq!(after, std::fs::read(straight.path().join(LOSSES_FILE)).unwrap(), "as if it had never stopped");
+    let records = LossLog::read_all(dir.path()).unwrap();
+    assert_eq!(records[20].loss, resumed.losses[0], "step 20 is the resumed run's, not the stale one");
+
+    // No loss log (removed here): the resumed run starts one; the plot draws what there is.
+    std::fs::remove_file(&log).unwrap();
+    train(&TrainConfig { resume: true, max_iters: 50, lr_decay_iters: 50, ..cfg }).unwrap();
+    let records = LossLog::read_all(dir.path()).unwrap();
+    assert_eq!(records.iter().map(|r| r.step).collect::<Vec<_>>(), (40..50).collect::<Vec<_>>());
+    assert!(dir.path().join(LOSS_PLOT).is_file());
+}
+
+/// The loss log is written with each checkpoint, so it always ends at the checkpoint's step: a
+/// run that diverges leaves the finite losses of the steps up to it, never a `null`, and a
+/// resumed run that diverges before its first checkpoint changes nothing.
+#[test]
+fn a_diverging_run_leaves_the_losses_up_to_its_checkpoint() {
+    let dir = TempDir::new("diverge-losses");
+    let cfg = TrainConfig { out_dir: dir.path().to_path_buf(), ..tiny(TrainConfig::for_task(Task::Sort)) };
+    let diverging = TrainConfig { learning_rate: 1e30, eval_interval: 1, ..cfg.clone() };
+    let ends_at_the_checkpoint = || {
+        let text = std::fs::read_to_string(dir.path().join(LOSSES_FILE)).unwrap();
+        assert!(!text.contains("null"), "{text}");
+        let records = LossLog::read_all(dir.path()).unwrap();
+        assert_eq!(records.len(), text.lines().count(), "every line parses:\n{text}");
+        assert!(records.iter().all(|r| r.loss.is_finite()), "{records:?}");
+        let (_, meta) = load_model(dir.path()).unwrap();
+        assert_eq!(records.iter().map(|r| r.step).collect::<Vec<_>>(), (0..meta.step).collect::<Vec<_>>());
+        text
+    };
+
+    let err = train(&diverging).unwrap_err().to_string();
+    assert!(err.contains("diverged"), "{err}");
+    ends_at_the_checkpoint();
+
+    train(&TrainConfig { max_iters: 20, ..cfg.clone() }).unwrap();
+    let before = ends_at_the_checkpoint();
+    assert_eq!(before.lines().count(), 20);
+    // The next checkpoint would be at step 30: the run diverges before it.
+    let err = train(&TrainConfig { resume: true, max_iters: 30, learning_rate: 1e30, ..cfg }).unwrap_err().to_string();
+    assert!(err.contains("diverged"), "{err}");
+    assert_eq!(ends_at_the_checkpoint(), before, "a resumed run that diverged changed the loss log");
+}
+
+/// A loss log line reads back to the same `f32` bits, however small the loss; a non-finite loss
+/// is written as `null` (valid JSON) and reads back as NaN.
+#[test]
+fn step_loss_lines_round_trip() {
+    for loss in [2.3336706f32, 1.0, 0.1, 8.802016e-5, 1e-30, f32::MIN_POSITIVE, 3.4e38] {
+        let line = StepLoss { step: 7, loss }.to_json();
+        let back = StepLoss::from_json(&line).unwrap();
+        assert_eq!((back.step, back.loss.to_bits()), (7, loss.to_bits()), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 2, "{line}");
+    }
+    assert_eq!(StepLoss { step: 0, loss: 2.5 }.to_json(), r#"{"step":0,"loss":2.5}"#);
+    let nan = StepLoss { step: 3, loss: f32::NAN }.to_json();
+    assert_eq!(nan, r#"{"step":3,"loss":null}"#);
+    assert!(StepLoss::from_json(&nan).unwrap().loss.is_nan());
+    // An evaluation record is not a step loss, nor is a torn line.
+    assert!(StepLoss::from_json(r#"{"step":3,"train_loss":1.0}"#).is_none());
+    assert!(StepLoss::from_json(r#"{"step":3,"lo"#).is_none());
 }

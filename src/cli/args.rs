@@ -51,68 +51,76 @@ pub struct TrainArgs {
     /// A synthetic task: copy, reverse, sort or add (default: sort).
     #[arg(long)]
     pub task: Option<String>,
-    /// Where checkpoints, metrics.jsonl and plots go.
+    /// Where checkpoints, metrics.jsonl, losses.jsonl and plots go.
     #[arg(long, default_value = "out")]
     pub out_dir: PathBuf,
     /// Context length.
-    #[arg(long)]
+    #[arg(long, help = train_default("Context length", "", |c| c.block_size))]
     pub block_size: Option<usize>,
     /// Sequences per step.
-    #[arg(long)]
+    #[arg(long, help = train_default("Sequences per step", "", |c| c.batch_size))]
     pub batch_size: Option<usize>,
     /// Micro-batches accumulated into one step.
-    #[arg(long)]
+    #[arg(long, help = train_default("Micro-batches accumulated into one step", "", |c| c.gradient_accumulation_steps))]
     pub gradient_accumulation_steps: Option<usize>,
     /// Transformer blocks.
-    #[arg(long)]
+    #[arg(long, help = train_default("Transformer blocks", "", |c| c.n_layer))]
     pub n_layer: Option<usize>,
     /// Attention heads.
-    #[arg(long)]
+    #[arg(long, help = train_default("Attention heads", "", |c| c.n_head))]
     pub n_head: Option<usize>,
     /// Model width.
-    #[arg(long)]
+    #[arg(long, help = train_default("Model width", "", |c| c.n_embd))]
     pub n_embd: Option<usize>,
     /// Dropout probability.
-    #[arg(long)]
+    #[arg(long, help = train_default("Dropout probability", "", |c| c.dropout))]
     pub dropout: Option<f64>,
     /// Use biases in linear layers and layer norms.
     #[arg(long)]
     pub bias: bool,
     /// Optimizer steps.
-    #[arg(long)]
+    #[arg(long, help = train_default("Optimizer steps", "", |c| c.max_iters))]
     pub max_iters: Option<usize>,
     /// Peak learning rate.
-    #[arg(long)]
+    #[arg(long, help = train_default("Peak learning rate", "", |c| c.learning_rate))]
     pub learning_rate: Option<f64>,
     /// Final learning rate.
-    #[arg(long)]
+    #[arg(long, help = train_default("Final learning rate", "", |c| c.min_lr))]
     pub min_lr: Option<f64>,
     /// Linear warmup steps.
-    #[arg(long)]
+    #[arg(long, help = train_default(
+        "Linear warmup steps",
+        "lowered to a tenth of --lr-decay-iters when that is smaller",
+        |c| c.warmup_iters,
+    ))]
     pub warmup_iters: Option<usize>,
     /// Step where the cosine decay reaches --min-lr.
-    #[arg(long)]
+    #[arg(long, help = train_default(
+        "Step where the cosine decay reaches --min-lr",
+        "--max-iters when only that is set",
+        |c| c.lr_decay_iters,
+    ))]
     pub lr_decay_iters: Option<usize>,
     /// AdamW weight decay on weight matrices.
-    #[arg(long)]
+    #[arg(long, help = train_default("AdamW weight decay on weight matrices", "", |c| c.weight_decay))]
     pub weight_decay: Option<f64>,
     /// AdamW beta1.
-    #[arg(long)]
+    #[arg(long, help = train_default("AdamW beta1", "", |c| c.beta1))]
     pub beta1: Option<f64>,
     /// AdamW beta2.
-    #[arg(long)]
+    #[arg(long, help = train_default("AdamW beta2", "", |c| c.beta2))]
     pub beta2: Option<f64>,
     /// Clip the global gradient norm (0: off).
-    #[arg(long)]
+    #[arg(long, help = train_default("Clip the global gradient norm (0: off)", "", |c| c.grad_clip))]
     pub grad_clip: Option<f64>,
     /// Evaluate and checkpoint every N steps.
-    #[arg(long)]
+    #[arg(long, help = train_default("Evaluate and checkpoint every N steps", "", |c| c.eval_interval))]
     pub eval_interval: Option<usize>,
     /// Batches per evaluation.
-    #[arg(long)]
+    #[arg(long, help = train_default("Batches per evaluation", "", |c| c.eval_iters))]
     pub eval_iters: Option<usize>,
     /// Random seed.
-    #[arg(long)]
+    #[arg(long, help = train_default("Random seed", "", |c| c.seed))]
     pub seed: Option<u64>,
     /// Worker threads (default: one per core).
     #[arg(long)]
@@ -123,6 +131,47 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// The help of a `train` flag: `what`, then the flag's default as [`crate::train::TrainConfig::for_text`]
+/// (`--data`) and [`crate::train::TrainConfig::for_task`] (`--task`, or neither) set it, one value
+/// where all agree (`Attention heads [default: 4]`), else one per source (`Transformer blocks
+/// [default: 4 with --data; 2 with --task]`, tasks named where they differ), then `note` if any.
+/// Computed from those configurations, so the help says what the code does.
+fn train_default<T: PartialEq + std::fmt::Display>(
+    what: &str,
+    note: &str,
+    field: fn(&crate::train::TrainConfig) -> T,
+) -> String {
+    use crate::data::Task;
+    use crate::train::TrainConfig;
+    let text = field(&TrainConfig::for_text(PathBuf::new()));
+    // The tasks grouped by their value, in the order of `Task::ALL`.
+    let mut tasks: Vec<(T, Vec<&str>)> = Vec::new();
+    for task in Task::ALL {
+        let value = field(&TrainConfig::for_task(task));
+        match tasks.iter_mut().find(|(v, _)| *v == value) {
+            Some((_, names)) => names.push(task.name()),
+            None => tasks.push((value, vec![task.name()])),
+        }
+    }
+    let mut parts = Vec::new();
+    match tasks.as_slice() {
+        [(value, _)] if *value == text => parts.push(text.to_string()),
+        [(value, _)] => parts.extend([format!("{text} with --data"), format!("{value} with --task")]),
+        _ => {
+            parts.push(format!("{text} with --data"));
+            for (value, names) in &tasks {
+                let (last, rest) = names.split_last().expect("a group has a task");
+                let names = if rest.is_empty() { last.to_string() } else { format!("{} or {last}", rest.join(", ")) };
+                parts.push(format!("{value} with --task {names}"));
+            }
+        }
+    }
+    if !note.is_empty() {
+        parts.push(note.to_string());
+    }
+    format!("{what} [default: {}]", parts.join("; "))
 }
 
 /// `sample`.

@@ -84,7 +84,7 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
     }
     let last = report.evals.last();
     println!(
-        "\ntrained {} steps in {:.1}s{}; checkpoint, metrics.jsonl and plots ({}) in {}",
+        "\ntrained {} steps in {:.1}s{}; checkpoint, metrics.jsonl, losses.jsonl and plots ({}) in {}",
         report.losses.len(),
         report.elapsed_s,
         last.map(|r| format!(", final val loss {:.4}", r.val_loss)).unwrap_or_default(),

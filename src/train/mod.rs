@@ -9,7 +9,7 @@ mod step;
 
 pub use config::{Source, TrainConfig};
 pub use eval::{Graded, batch_loss, estimate_loss, grade_task};
-pub use metrics::{EvalRecord, METRICS_FILE, MetricsLog};
+pub use metrics::{EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MetricsLog, StepLoss};
 pub use spin::with_workers_spinning;
 pub use step::{StepBatches, apply_update, step_gradients};
 
@@ -205,10 +205,10 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         warmup_iters: cfg.warmup_iters,
         decay_iters: cfg.lr_decay_iters,
     };
-    let mut log = if cfg.resume {
-        MetricsLog::open_resumed(&cfg.out_dir, run.step)?
+    let (mut log, mut loss_log) = if cfg.resume {
+        (MetricsLog::open_resumed(&cfg.out_dir, run.step)?, LossLog::open_resumed(&cfg.out_dir, run.step)?)
     } else {
-        MetricsLog::open(&cfg.out_dir, false)?
+        (MetricsLog::open(&cfg.out_dir, false)?, LossLog::open(&cfg.out_dir)?)
     };
     let params = run.model.parameters();
     let mut report =
@@ -253,6 +253,7 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
                 elapsed_s: started.elapsed().as_secs_f64(),
             };
             say(&bar, format!("step {step}: train loss {train_loss:.4}, val loss {val_loss:.4}"));
+            loss_log.flush()?; // the steps' losses go to disk with the checkpoint they led to
             log.write(&record)?;
             report.evals.push(record);
             window = (Instant::now(), 0);
@@ -277,6 +278,7 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             return Err(diverged(cfg, step, "training loss", loss.into(), saved));
         }
         with_workers_spinning(|| apply_update(&mut run.opt, grads, &params, cfg.grad_clip));
+        loss_log.push(StepLoss { step, loss });
         report.losses.push(loss);
         run.step += 1;
         window.1 += 1;
