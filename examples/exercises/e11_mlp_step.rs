@@ -5,7 +5,7 @@
 //! layer, logits over the vocabulary, cross-entropy against the next character.
 //!
 //! ```text
-//! emb    = table[ids]               (N, CTX, D)     embedding lookup           (exercise 8)
+//! emb    = table[ids]               (N*CTX, D)      embedding lookup           (exercise 8)
 //! x      = emb.reshape(N, CTX*D)    (N, CTX*D)      a view: the same numbers
 //! a      = x @ w1 + b1              (N, H)          matmul, broadcast add      (exercises 1, 3)
 //! h      = tanh(a)                  (N, H)                                     (exercise 4)

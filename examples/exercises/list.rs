@@ -68,6 +68,15 @@ fn normal(shape: &[usize], seed: u64) -> T {
     Tensor::rand_normal(shape, 0.0, 1.0, seed)
 }
 
+/// Exercise 9's `x (4, 5)`: three rows of spread about 2, and one nearly constant row (spread
+/// about 0.01, variance about 1e-4) where `eps = 1e-5` visibly changes `rstd`, so a backward that
+/// forgets `eps` fails.
+fn layer_norm_input() -> T {
+    let wide = normal(&[3, 5], 11).mul_scalar(2.0); // (3, 5)
+    let flat = normal(&[1, 5], 17).mul_scalar(0.01).add_scalar(0.5); // (1, 5)
+    Tensor::concat(&[&wide, &flat], 0) // (4, 5)
+}
+
 /// An op exercise from its named inputs, forward and backward (each backward's result as a list).
 fn op(
     inputs: Vec<(&'static str, T)>,
@@ -184,7 +193,7 @@ pub fn exercises(answers: Answers) -> Vec<Exercise> {
             hint: "dw = sum over rows of g * xhat, db = sum over rows of g; for dx add the direct, mean and variance paths.",
             task: op(
                 vec![
-                    ("x", normal(&[4, 5], 11).mul_scalar(2.0)),
+                    ("x", layer_norm_input()),
                     ("w", Tensor::rand_normal(&[5], 1.0, 0.5, 12)),
                     ("b", normal(&[5], 13)),
                 ],
@@ -213,7 +222,7 @@ pub fn exercises(answers: Answers) -> Vec<Exercise> {
             number: 11,
             title: "an MLP training step by hand",
             file: "e11_mlp_step.rs",
-            hint: "go line by line from the loss back: exercises 7, 1, 3, 4, 3, 8; reshape the gradient of x back to (N*CTX, D).",
+            hint: "go line by line from the loss back: exercises 7, 1, 3, 4, 1, 3, 8; reshape the gradient of x back to (N*CTX, D).",
             task: Task::ByHand(Box::new(move || mlp_comparisons(a.e11))),
         },
     ]

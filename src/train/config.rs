@@ -83,7 +83,7 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The embedded default: a small GPT learning to sort six digits, about a minute on 2 cores.
+    /// The embedded default: a small GPT learning to sort six digits (`cargo run --release`).
     pub fn for_task(task: Task) -> Self {
         TrainConfig {
             source: Source::Task(task),
