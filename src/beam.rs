@@ -42,7 +42,7 @@ pub fn log_probs(logits: &[f32]) -> Vec<f64> {
 /// Searches `width` beams for up to `max_new_tokens` tokens from the decoder state `start`.
 ///
 /// - `logits(&state)` gives the next-token logits `(vocab)` after the state's tokens;
-/// - `push(&mut state, token)` advances a state by one token.
+/// - `push(&mut state, token)` advances a state by one token (never after the last token).
 ///
 /// A beam that produces `end` stops growing and keeps its score; the search stops early when
 /// every kept beam has ended. Ties between equal scores go to the lower token id and the earlier
@@ -84,7 +84,10 @@ pub fn beam_search<S: Clone>(
     }
     // (score, tokens, state, ended)
     let mut beams: Vec<(f64, Vec<usize>, S, bool)> = vec![(0.0, Vec::new(), start, false)];
-    for _ in 0..max_new_tokens {
+    for step in 0..max_new_tokens {
+        // After the last token nothing more is asked of a state: don't advance it (a decoder may
+        // have no room for one more position).
+        let more = step + 1 < max_new_tokens;
         if beams.iter().all(|b| b.3) {
             break;
         }
@@ -119,7 +122,7 @@ pub fn beam_search<S: Clone>(
                         tokens.push(t);
                         let ended = Some(t) == end;
                         let mut state = state.clone();
-                        if !ended {
+                        if !ended && more {
                             push(&mut state, t);
                         }
                         (score, tokens, state, ended)

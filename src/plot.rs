@@ -311,26 +311,43 @@ fn token_label(token: &str) -> String {
 /// [`Error::Plot`] if `maps` or `tokens` is empty, or a map's shape is not `(1, h, T, T)` with
 /// `h >= 1` and `T = tokens.len()`; [`Error::Io`] if the file cannot be written.
 pub fn attention_heatmap(path: &Path, maps: &[Tensor<f32>], tokens: &[String], title: &str) -> Result<()> {
+    attention_heatmap_qk(path, maps, tokens, tokens, title)
+}
+
+/// [`attention_heatmap`] with separate labels for the queries (rows, `Tq` of them) and the keys
+/// (columns, `Tk`): maps of shape `(1, n_head, Tq, Tk)`, as cross-attention has (target positions
+/// attending over source positions).
+///
+/// # Errors
+/// As [`attention_heatmap`], with `(1, h, Tq, Tk)` the expected shape.
+pub fn attention_heatmap_qk(
+    path: &Path,
+    maps: &[Tensor<f32>],
+    queries: &[String],
+    keys: &[String],
+    title: &str,
+) -> Result<()> {
     let fail = |reason: String| Err(Error::Plot(format!("{}: {reason}", path.display())));
     if maps.is_empty() {
         return fail("no attention maps to plot (run a forward pass first)".into());
     }
-    if tokens.is_empty() {
+    if queries.is_empty() || keys.is_empty() {
         return fail("no tokens to label the attention maps with".into());
     }
-    let t = tokens.len();
+    let (tq, tk) = (queries.len(), keys.len());
     for (layer, map) in maps.iter().enumerate() {
         let s = map.shape();
-        if s.len() != 4 || s[0] != 1 || s[1] == 0 || s[2] != t || s[3] != t {
+        if s.len() != 4 || s[0] != 1 || s[1] == 0 || s[2] != tq || s[3] != tk {
             return fail(format!(
-                "attention map of layer {layer} has shape {s:?}; expected (1, n_head, {t}, {t}) for {t} tokens"
+                "attention map of layer {layer} has shape {s:?}; expected (1, n_head, {tq}, {tk}) for {tq} queries and {tk} keys"
             ));
         }
     }
     let n_head = maps.iter().map(|m| m.shape()[1]).max().unwrap_or(1);
-    let labels: Vec<String> = tokens.iter().map(|s| token_label(s)).collect();
+    let rows: Vec<String> = queries.iter().map(|s| token_label(s)).collect();
+    let cols: Vec<String> = keys.iter().map(|s| token_label(s)).collect();
 
-    let grid = grid_pixels(t);
+    let grid = grid_pixels(tq.max(tk));
     let (label_area, caption_px, margin) = (40u32, 24u32, 8u32);
     let panel = (grid + label_area + 2 * margin, grid + label_area + caption_px + 2 * margin);
     let title_px = 40;
@@ -341,51 +358,56 @@ pub fn attention_heatmap(path: &Path, maps: &[Tensor<f32>], tokens: &[String], t
         let panels = body.split_evenly((maps.len(), n_head));
         for (layer, map) in maps.iter().enumerate() {
             let heads = map.shape()[1];
-            let weights = map.to_vec(); // (1, h, T, T) row-major
+            let weights = map.to_vec(); // (1, h, Tq, Tk) row-major
             for head in 0..heads {
                 let area = &panels[layer * n_head + head];
-                let head_weights = &weights[head * t * t..(head + 1) * t * t];
-                draw_panel(area, head_weights, &labels, &format!("layer {layer} head {head}"), margin, label_area)?;
+                let head_weights = &weights[head * tq * tk..(head + 1) * tq * tk];
+                let caption = format!("layer {layer} head {head}");
+                draw_panel(area, head_weights, &rows, &cols, &caption, margin, label_area)?;
             }
         }
         Ok(())
     })
 }
 
-/// One `(T, T)` heatmap (row-major weights, queries by keys) with token labels on both axes.
+/// One `(Tq, Tk)` heatmap (row-major weights, queries by keys) with the query labels down the
+/// side and the key labels along the top.
 fn draw_panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     weights: &[f32],
-    labels: &[String],
+    rows: &[String],
+    cols: &[String],
     caption: &str,
     margin: u32,
     label_area: u32,
 ) -> DrawResult {
-    let t = labels.len() as i32;
-    // Rows grow downwards (y from t to 0), as a matrix is read; cell (key j, query i) spans [j, j+1] x [i, i+1].
+    let (tq, tk) = (rows.len() as i32, cols.len() as i32);
+    // Rows grow downwards (y from tq to 0), as a matrix is read; cell (key j, query i) spans [j, j+1] x [i, i+1].
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 14))
         .margin(margin)
         .top_x_label_area_size(label_area)
         .y_label_area_size(label_area)
-        .build_cartesian_2d(0..t, t..0)?;
+        .build_cartesian_2d(0..tk, tq..0)?;
     let (w, h) = chart.plotting_area().dim_in_pixel();
-    let label = |k: &i32| usize::try_from(*k).ok().and_then(|k| labels.get(k)).cloned().unwrap_or_default();
+    let label =
+        |labels: &[String], k: &i32| usize::try_from(*k).ok().and_then(|k| labels.get(k)).cloned().unwrap_or_default();
+    let col_label = |k: &i32| label(cols, k);
+    let row_label = |k: &i32| label(rows, k);
     // Ticks fall on cell edges; shift each label by half a cell onto its cell's centre.
-    let max_labels = (t as usize + 1).min(33);
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_labels(max_labels)
-        .y_labels(max_labels)
-        .x_label_offset(w as i32 / t / 2)
-        .y_label_offset(h as i32 / t / 2)
-        .x_label_formatter(&label)
-        .y_label_formatter(&label)
+        .x_labels((tk as usize + 1).min(33))
+        .y_labels((tq as usize + 1).min(33))
+        .x_label_offset(w as i32 / tk / 2)
+        .y_label_offset(h as i32 / tq / 2)
+        .x_label_formatter(&col_label)
+        .y_label_formatter(&row_label)
         .label_style(("sans-serif", 11))
         .draw()?;
     chart.draw_series(weights.iter().enumerate().map(|(idx, &wt)| {
-        let (i, j) = ((idx / t as usize) as i32, (idx % t as usize) as i32);
+        let (i, j) = ((idx / tk as usize) as i32, (idx % tk as usize) as i32);
         Rectangle::new([(j, i), (j + 1, i + 1)], weight_color(wt).filled())
     }))?;
     Ok(())

@@ -93,6 +93,11 @@ fn describe(e: &SafeTensorError, len: usize) -> String {
 }
 
 impl Parsed<'_> {
+    /// The `"format"` entry of the metadata, if there is one.
+    pub(crate) fn format_name(&self) -> Option<&str> {
+        self.metadata.get("format").map(String::as_str)
+    }
+
     /// A metadata value, or an error naming the missing key.
     pub(crate) fn meta(&self, key: &str) -> Result<&str> {
         self.metadata.get(key).map(String::as_str).ok_or_else(|| self.error(format!("metadata has no \"{key}\" entry")))

@@ -26,6 +26,7 @@
 //! ```
 
 mod atomic;
+mod encdec;
 mod export;
 mod format;
 mod meta;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use transformer::Gpt;
 
 pub use atomic::{commit_temp, write_atomic, write_temp};
+pub use encdec::{EncDecMeta, ModelKind, load_encdec, model_kind, save_encdec, validate_encdec_config};
 pub use export::export_nanogpt;
 pub use meta::ModelMeta;
 pub use model::load_model;
@@ -57,8 +59,19 @@ pub const STATE_FILE: &str = "train_state.safetensors";
 /// [`load_train_state`] recognises as not theirs. Returns [`Error::Config`] if `meta` does not
 /// describe `model` or `state` does not fit it, and [`Error::Io`] if a file cannot be written.
 pub fn save(out_dir: &Path, model: &Gpt<f32>, meta: &ModelMeta, state: Option<&TrainState>) -> Result<()> {
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create directory", out_dir, e))?;
     let weights = model::model_bytes(model, meta)?;
+    save_files(out_dir, model, weights, state)
+}
+
+/// Writes the weights file's `weights` and, given a `state`, the train-state file tied to them,
+/// each atomically, the weights last (the part [`save`] and [`save_encdec`] share).
+pub(crate) fn save_files(
+    out_dir: &Path,
+    model: &dyn transformer::Module<f32>,
+    weights: Vec<u8>,
+    state: Option<&TrainState>,
+) -> Result<()> {
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create directory", out_dir, e))?;
     let state_bytes = state.map(|s| state::state_bytes(model, s, &weights)).transpose()?;
     let model_path = out_dir.join(MODEL_FILE);
     let model_temp = write_temp(&model_path, &weights)?;

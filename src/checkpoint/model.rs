@@ -85,6 +85,9 @@ pub fn load_model(ckpt: &Path) -> Result<(Gpt<f32>, ModelMeta)> {
 /// [`load_model`] on bytes already in memory; `path` names them in errors.
 pub(crate) fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Gpt<f32>, ModelMeta)> {
     let file = format::parse(bytes, path)?;
+    if file.format_name() == Some(super::encdec::FORMAT) {
+        return Err(file.error("this is an encoder-decoder checkpoint (train --model encdec), not a GPT one"));
+    }
     let meta = ModelMeta::from_file(&file)?;
     // Each layer has tensors of its own: a layer count beyond the file's tensor count cannot fit,
     // and listing its names would take as long as the count is large.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use tensor::{Tensor, TensorRng};
-use transformer::{Gpt, Module};
+use transformer::Module;
 
 use super::format::{self, F32Blob, Parsed};
 use super::{STATE_FILE, resolve};
@@ -109,7 +109,7 @@ pub struct TrainState {
 }
 
 /// The moment tensors' names and shapes for `model`: `m.<param>` for every parameter, then `v.<param>`.
-fn expected_moments(model: &Gpt<f32>) -> Vec<(String, Vec<usize>)> {
+fn expected_moments(model: &dyn Module<f32>) -> Vec<(String, Vec<usize>)> {
     let params = model.named_parameters();
     let named =
         |prefix: &str| params.iter().map(move |(n, p)| (format!("{prefix}.{n}"), p.shape())).collect::<Vec<_>>();
@@ -119,7 +119,7 @@ fn expected_moments(model: &Gpt<f32>) -> Vec<(String, Vec<usize>)> {
 }
 
 /// The bytes of the train-state file, tied to the weights file `weights`.
-pub(crate) fn state_bytes(model: &Gpt<f32>, state: &TrainState, weights: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn state_bytes(model: &dyn Module<f32>, state: &TrainState, weights: &[u8]) -> Result<Vec<u8>> {
     let names = expected_moments(model);
     let moments: Vec<&Tensor<f32>> = state.m.iter().chain(&state.v).collect();
     if moments.len() != names.len() {
@@ -151,11 +151,12 @@ pub(crate) fn state_bytes(model: &Gpt<f32>, state: &TrainState, weights: &[u8]) 
 }
 
 /// Loads the train state saved beside the weights that `ckpt` resolves to (see [`resolve`]), for
-/// `model` (the one [`super::load_model`] returned: it fixes the moments' names and shapes).
+/// `model` (the one [`super::load_model`] or [`super::load_encdec`] returned: it fixes the
+/// moments' names and shapes).
 ///
 /// The state must come from the same save as the weights: a state left over from another save
 /// (say, an interrupted one) is refused rather than resumed with the wrong moments.
-pub fn load_train_state(ckpt: &Path, model: &Gpt<f32>) -> Result<TrainState> {
+pub fn load_train_state(ckpt: &Path, model: &dyn Module<f32>) -> Result<TrainState> {
     let weights_path = resolve(ckpt)?;
     let path = state_path(&weights_path);
     if !path.is_file() {

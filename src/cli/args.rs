@@ -41,8 +41,32 @@ pub enum Command {
 
 /// `train`: unset flags take the defaults of the chosen source (a task or nanoGPT's CPU config for text).
 #[derive(Args, Debug, Default)]
-#[command(allow_negative_numbers = true)]
+#[command(allow_negative_numbers = true, after_help = encdec_defaults_help())]
 pub struct TrainArgs {
+    /// The model: `gpt`, the decoder-only GPT, or `encdec`, the encoder-decoder Transformer of
+    /// "Attention Is All You Need" (built-in tasks only: the encoder reads the prompt, the decoder
+    /// writes the answer).
+    #[arg(long, value_enum, default_value_t = ModelArg::Gpt)]
+    pub model: ModelArg,
+    /// Encoder layers (--model encdec).
+    #[arg(long)]
+    pub n_encoder_layers: Option<usize>,
+    /// Decoder layers (--model encdec).
+    #[arg(long)]
+    pub n_decoder_layers: Option<usize>,
+    /// Feed-forward width (--model encdec).
+    #[arg(long)]
+    pub d_ff: Option<usize>,
+    /// Label smoothing of the loss, in [0, 1) (--model encdec; the paper's 0.1).
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// Layer-norm placement (--model encdec): post, as the paper, or pre, as GPT-2.
+    #[arg(long, value_enum)]
+    pub norm: Option<NormArg>,
+    /// The Noam schedule's overall factor (--model encdec): the learning rate is
+    /// factor * d_model^-0.5 * min(step^-0.5, step * warmup^-1.5).
+    #[arg(long)]
+    pub lr_factor: Option<f64>,
     /// A UTF-8 text file, or `shakespeare` for the built-in tiny-shakespeare: train a
     /// character-level language model on it. The bare name `shakespeare` always means the built-in
     /// text (a note says so if a file of that name is also here; `./shakespeare` reads the file).
@@ -131,6 +155,59 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// Which model `train` trains.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ModelArg {
+    /// The decoder-only GPT.
+    #[default]
+    Gpt,
+    /// The encoder-decoder Transformer.
+    Encdec,
+}
+
+/// Layer-norm placement.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormArg {
+    /// Norm after each residual add (the paper).
+    Post,
+    /// Norm before each sublayer (GPT-2).
+    Pre,
+}
+
+/// The end of `train --help`: the encoder-decoder's defaults, from the code that applies them.
+fn encdec_defaults_help() -> String {
+    let m = crate::seq2seq::Seq2SeqConfig::default();
+    let r = crate::cli::encdec::ENCDEC_EVAL_DEFAULTS;
+    format!(
+        "With --model encdec, unset flags take the encoder-decoder's defaults: --n-embd {} (d_model), \
+         --n-head {}, --d-ff {}, --n-encoder-layers {}, --n-decoder-layers {}, --dropout {}, \
+         --label-smoothing {}, --norm {}, --batch-size {}, --max-iters {}, --warmup-iters {} and \
+         --lr-factor {} (the Noam schedule), --grad-clip {}, --eval-interval {}, --eval-iters {}, --seed {}. \
+         The GPT's --data, --block-size, --n-layer, --bias, --gradient-accumulation-steps, \
+         --learning-rate, --min-lr, --lr-decay-iters, --weight-decay, --beta1 and --beta2 do not apply \
+         and are refused; so are the encoder-decoder's flags without --model encdec.",
+        m.d_model,
+        m.n_head,
+        m.d_ff,
+        m.n_encoder_layers,
+        m.n_decoder_layers,
+        m.dropout,
+        m.label_smoothing,
+        match m.norm {
+            transformer::NormPlacement::Post => "post",
+            transformer::NormPlacement::Pre => "pre",
+        },
+        m.batch_size,
+        m.max_iters,
+        m.warmup_iters,
+        m.lr_factor,
+        m.grad_clip,
+        r.0,
+        r.1,
+        m.seed
+    )
 }
 
 /// The help of a `train` flag: `what`, then the flag's default as [`crate::train::TrainConfig::for_text`]
@@ -227,9 +304,10 @@ pub struct EvalArgs {
     /// The out dir of a training run, or the weights file in it.
     #[arg(long, default_value = "out")]
     pub ckpt: PathBuf,
-    /// The text file to evaluate on, or `shakespeare` for the built-in tiny-shakespeare.
+    /// The text file to evaluate a GPT on, or `shakespeare` for the built-in tiny-shakespeare
+    /// (required for a GPT; an encoder-decoder checkpoint is evaluated on its own task).
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// Which split.
     #[arg(long, value_enum, default_value_t = SplitArg::Val)]
     pub split: SplitArg,
@@ -262,6 +340,9 @@ pub struct ExportArgs {
 /// `gradcheck`.
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
+    /// Which model to check: a tiny GPT, or a tiny encoder-decoder (post- and pre-LN).
+    #[arg(long, value_enum, default_value_t = ModelArg::Gpt)]
+    pub model: ModelArg,
     /// Seed of the tiny model and its inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

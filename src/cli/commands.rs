@@ -7,7 +7,7 @@ use tensor::rng_from_seed;
 use transformer::{Gpt, GptConfig, Module};
 
 use super::args::{
-    BenchArgs, BuildupArgs, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, SplitArg, TrainArgs,
+    BenchArgs, BuildupArgs, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, ModelArg, SampleArgs, SplitArg, TrainArgs,
 };
 use crate::checkpoint;
 use crate::data::{CharTokenizer, IGNORE, Split, Task, TaskData, TextData};
@@ -61,6 +61,27 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
 
 /// `train`: trains, then prints what was learned.
 pub fn run_train(a: &TrainArgs) -> Result<()> {
+    if a.model == ModelArg::Encdec {
+        return super::encdec::run_train_encdec(a);
+    }
+    let encdec_only: Vec<&str> = [
+        ("--n-encoder-layers", a.n_encoder_layers.is_some()),
+        ("--n-decoder-layers", a.n_decoder_layers.is_some()),
+        ("--d-ff", a.d_ff.is_some()),
+        ("--label-smoothing", a.label_smoothing.is_some()),
+        ("--norm", a.norm.is_some()),
+        ("--lr-factor", a.lr_factor.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if !encdec_only.is_empty() {
+        return Err(Error::Config(format!(
+            "{} {} for the encoder-decoder: add --model encdec (see train --help)",
+            encdec_only.join(", "),
+            if encdec_only.len() == 1 { "is" } else { "are" }
+        )));
+    }
     let cfg = train_config(a)?;
     let report = train(&cfg)?;
     if let Some(acc) = report.accuracy() {
@@ -101,12 +122,15 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn task_of(source: &str) -> Option<Task> {
+pub(crate) fn task_of(source: &str) -> Option<Task> {
     source.strip_prefix("task:").and_then(|n| Task::from_name(n).ok())
 }
 
 /// `sample`: generates from a checkpoint.
 pub fn run_sample(a: &SampleArgs) -> Result<()> {
+    if checkpoint::model_kind(&a.ckpt)? == checkpoint::ModelKind::EncDec {
+        return super::encdec::run_sample_encdec(a);
+    }
     let (model, meta) = checkpoint::load_model(&a.ckpt)?;
     // Sampling panics on a NaN logit (a diverged model): refuse such weights up front.
     if let Some((name, _)) =
@@ -186,7 +210,7 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
 
 /// `--show-probs`: one line per generated token: the token picked, then the most likely
 /// candidates with their probabilities (`"e" 0.412`, `"q" 3.1e-5`), characters shown escaped.
-fn probability_table(tok: &CharTokenizer, steps: &[(Vec<(usize, f64)>, usize)]) -> String {
+pub(crate) fn probability_table(tok: &CharTokenizer, steps: &[(Vec<(usize, f64)>, usize)]) -> String {
     let show = |id: usize| format!("{:?}", tok.decode(&[id]));
     let mut out = String::from("step  picked  most likely next tokens (probability)\n");
     for (i, (top, picked)) in steps.iter().enumerate() {
@@ -200,12 +224,18 @@ fn probability_table(tok: &CharTokenizer, steps: &[(Vec<(usize, f64)>, usize)]) 
 
 /// `eval`: mean cross-entropy over every non-overlapping block of a split, in order.
 pub fn run_eval(a: &EvalArgs) -> Result<()> {
+    if checkpoint::model_kind(&a.ckpt)? == checkpoint::ModelKind::EncDec {
+        return super::encdec::run_eval_encdec(a);
+    }
+    let Some(data) = &a.data else {
+        return Err(Error::Config("eval of a GPT checkpoint needs --data (a text file, or shakespeare)".into()));
+    };
     let (model, meta) = checkpoint::load_model(&a.ckpt)?;
     if a.batch_size == 0 {
         return Err(Error::Config("--batch-size must be at least 1".into()));
     }
     let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
-    let loaded = crate::data::read_text_and_warn(&a.data)?; // a file, or a built-in text by name
+    let loaded = crate::data::read_text_and_warn(data)?; // a file, or a built-in text by name
     let block = meta.config.block_size;
     let data = TextData::with_tokenizer(&loaded.text, &loaded.name, tok, block)?;
     let split = match a.split {
@@ -226,6 +256,12 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
 
 /// `export`: nanoGPT names and layouts.
 pub fn run_export(a: &ExportArgs) -> Result<()> {
+    if checkpoint::model_kind(&a.ckpt)? == checkpoint::ModelKind::EncDec {
+        return Err(Error::Config(format!(
+            "{} holds an encoder-decoder; nanoGPT's model is decoder-only, so only GPT checkpoints can be exported",
+            a.ckpt.display()
+        )));
+    }
     let (model, _) = checkpoint::load_model(&a.ckpt)?;
     // Writing over the checkpoint itself would lose it: nanoGPT's layout cannot be loaded back.
     let weights = checkpoint::resolve(&a.ckpt)?;
@@ -264,6 +300,9 @@ fn tiny_batch(seed: u64) -> (Vec<usize>, Vec<usize>) {
 /// Normal(0, 0.5)): at GPT-2's initial scale of 0.02 most gradients would be smaller than the
 /// absolute tolerance, and the check could pass whatever backward computed.
 pub fn run_gradcheck(a: &GradcheckArgs) -> Result<()> {
+    if a.model == ModelArg::Encdec {
+        return super::encdec::run_gradcheck_encdec(a);
+    }
     let model = Gpt::<f64>::new(tiny_config(), a.seed);
     let params = model.named_parameters();
     let mut rng = rng_from_seed(a.seed ^ 0x9e37);

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod encdec;
 
 pub use args::{
     BenchArgs, BuildupArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TrainArgs,

@@ -2,6 +2,7 @@
 //! schedule, periodic evaluation with metrics and checkpoints, and bit-exact resume.
 
 mod config;
+pub mod encdec;
 mod eval;
 mod metrics;
 mod spin;

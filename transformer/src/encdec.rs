@@ -134,6 +134,11 @@ impl<T: Float> Transformer<T> {
         self.dropout_state.set_training(training);
     }
 
+    /// The shared dropout state (its RNG is part of a resumable checkpoint).
+    pub fn dropout_state(&self) -> &Rc<DropoutState> {
+        &self.dropout_state
+    }
+
     /// Encodes `src (B, S)`; `src_pad` flags padded positions (row-major `(B, S)`).
     /// Returns the memory `(B, S, d)`.
     pub fn encode(&self, src: &[usize], shape: [usize; 2], src_pad: Option<&[bool]>) -> Var<T> {

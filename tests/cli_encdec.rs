@@ -1,0 +1,259 @@
+//! `gradlab train --model encdec` and the commands on its checkpoints, end to end, each test in a
+//! fresh temp dir: what training writes, `--resume` bit for bit, `sample` (greedy, probabilities,
+//! beam), `eval`, `gradcheck --model encdec`, `export` refused, and clear errors for every flag or
+//! checkpoint of the other model, with nothing overwritten.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gradlab::checkpoint::{ModelKind, load_encdec, model_kind};
+use gradlab::transformer::Module;
+
+mod common;
+use common::TempDir;
+
+/// A small, fast encoder-decoder run on the reverse task (well under a second of training).
+const TINY: [&str; 19] = [
+    "train",
+    "--model",
+    "encdec",
+    "--task",
+    "reverse",
+    "--n-embd",
+    "16",
+    "--n-head",
+    "2",
+    "--d-ff",
+    "32",
+    "--n-encoder-layers",
+    "1",
+    "--n-decoder-layers",
+    "1",
+    "--batch-size",
+    "8",
+    "--no-progress",
+    "--eval-iters",
+];
+
+fn gradlab(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the gradlab binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn succeeds(dir: &Path, args: &[&str]) -> String {
+    let out = gradlab(dir, args);
+    assert!(out.status.success(), "gradlab {args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A command that must fail with status 1, an `error:` line mentioning each of `mentions`, no
+/// panic, and no file in `dir` changed.
+fn fails(dir: &Path, args: &[&str], mentions: &[&str]) {
+    let before = snapshot(dir);
+    let out = gradlab(dir, args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "gradlab {args:?}: {err}");
+    assert!(err.starts_with("error:") && !err.contains("panicked"), "{err}");
+    for m in mentions {
+        assert!(err.contains(m), "gradlab {args:?}: {err:?} does not mention {m:?}");
+    }
+    assert!(snapshot(dir) == before, "gradlab {args:?} changed files in {}", dir.display());
+}
+
+fn train(dir: &Path, out: &str, extra: &[&str]) -> String {
+    let mut args = TINY.to_vec();
+    args.extend(["2", "--out-dir", out]);
+    args.extend_from_slice(extra);
+    succeeds(dir, &args)
+}
+
+#[test]
+fn train_writes_checkpoint_logs_loss_curve_and_three_attention_maps() {
+    let dir = TempDir::new("encdec-train");
+    let out = train(dir.path(), "out", &["--max-iters", "20", "--eval-interval", "10"]);
+    assert!(out.contains("held-out exact match:") && out.contains("of 200 prompts"), "{out}");
+    for f in [
+        "model.safetensors",
+        "train_state.safetensors",
+        "metrics.jsonl",
+        "losses.jsonl",
+        "loss.svg",
+        "attention_encoder.svg",
+        "attention_decoder.svg",
+        "attention_cross.svg",
+    ] {
+        assert!(dir.join("out").join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(model_kind(&dir.join("out")).unwrap(), ModelKind::EncDec);
+    let (model, meta) = load_encdec(&dir.join("out")).unwrap();
+    assert_eq!((meta.step, meta.source.as_str(), model.config.d_model), (20, "task:reverse", 16));
+    assert_eq!(std::fs::read_to_string(dir.join("out/metrics.jsonl")).unwrap().lines().count(), 3);
+    assert_eq!(std::fs::read_to_string(dir.join("out/losses.jsonl")).unwrap().lines().count(), 20);
+    // Cross-attention is (decoder positions x source positions): 6 x 6 cells per panel here, and
+    // its title names the held-out prompt.
+    let cross = std::fs::read_to_string(dir.join("out/attention_cross.svg")).unwrap();
+    assert!(cross.contains("cross-attention on") && cross.contains("layer 0 head 1"));
+}
+
+#[test]
+fn resume_is_bit_exact() {
+    let dir = TempDir::new("encdec-resume");
+    let run = |out: &str, iters: &str, resume: bool| {
+        let mut extra = vec!["--max-iters", iters, "--eval-interval", "10", "--threads", "1"];
+        if resume {
+            extra.push("--resume");
+        }
+        train(dir.path(), out, &extra);
+    };
+    run("straight", "30", false);
+    run("resumed", "10", false);
+    run("resumed", "30", true);
+    let weights = |out: &str| {
+        let (model, meta) = load_encdec(&dir.join(out)).unwrap();
+        let bits: Vec<(String, Vec<u32>)> = model
+            .named_parameters()
+            .into_iter()
+            .map(|(n, p)| (n, p.value().to_vec().iter().map(|x| x.to_bits()).collect()))
+            .collect();
+        (meta.step, bits)
+    };
+    assert_eq!(weights("resumed"), weights("straight"));
+    let read = |out: &str, f: &str| std::fs::read_to_string(dir.join(out).join(f)).unwrap();
+    assert_eq!(read("resumed", "losses.jsonl"), read("straight", "losses.jsonl"));
+    let evals = |out: &str| {
+        read(out, "metrics.jsonl")
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["step"].as_u64().unwrap(), v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64().unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(evals("resumed"), evals("straight"));
+    assert_eq!(evals("straight").len(), 4);
+}
+
+#[test]
+fn sample_eval_gradcheck_and_export_on_an_encoder_decoder() {
+    let dir = TempDir::new("encdec-commands");
+    train(dir.path(), "out", &["--max-iters", "10", "--eval-interval", "10"]);
+    let greedy = succeeds(dir.path(), &["sample", "--ckpt", "out", "--prompt", "123456<", "--temperature", "0"]);
+    assert!(greedy.starts_with("123456<") && greedy.contains("(correct answer: 654321)"), "{greedy}");
+    let answer: String = greedy.lines().next().unwrap().split_whitespace().next().unwrap()[7..].to_string();
+    assert_eq!(answer.chars().count(), 6, "{greedy}");
+
+    let probs = succeeds(
+        dir.path(),
+        &["sample", "--ckpt", "out", "--prompt", "123456<", "--temperature", "0", "--show-probs", "2"],
+    );
+    let rows: Vec<&str> = probs.lines().skip_while(|l| !l.starts_with("step  picked")).skip(1).collect();
+    assert_eq!(rows.len(), 6, "{probs}");
+    let picked: String =
+        rows.iter().map(|r| r.split_whitespace().nth(1).unwrap().trim_matches('"').to_string()).collect();
+    assert_eq!(picked, answer, "the table's picks are the greedy answer");
+
+    let beam = succeeds(dir.path(), &["sample", "--ckpt", "out", "--prompt", "123456<", "--beam", "3"]);
+    assert!(beam.contains("(beam width 3: log-probability -"), "{beam}");
+
+    let eval = succeeds(dir.path(), &["eval", "--ckpt", "out"]);
+    let v: serde_json::Value = serde_json::from_str(eval.trim()).unwrap();
+    assert!(
+        v["loss"].as_f64().unwrap().is_finite() && (0.0..=1.0).contains(&v["exact_match_held_out"].as_f64().unwrap())
+    );
+
+    let check = succeeds(dir.path(), &["gradcheck", "--model", "encdec"]);
+    assert!(check.contains("every parameter of both passes") && check.contains("post-LN") && check.contains("pre-LN"));
+
+    fails(
+        dir.path(),
+        &["export", "--ckpt", "out", "--format", "nanogpt", "--out", "gpt.safetensors"],
+        &["encoder-decoder", "decoder-only"],
+    );
+    assert!(!dir.join("gpt.safetensors").exists());
+    fails(dir.path(), &["eval", "--ckpt", "out", "--data", "shakespeare"], &["--data", "own task"]);
+    fails(
+        dir.path(),
+        &["sample", "--ckpt", "out", "--prompt", "1234567890<"],
+        &["at most 6 positions", "source of 10"],
+    );
+    fails(dir.path(), &["sample", "--ckpt", "out", "--prompt", "12a456<"], &["'a'"]);
+}
+
+#[test]
+fn flags_and_checkpoints_of_the_other_model_are_refused() {
+    let dir = TempDir::new("encdec-errors");
+    train(dir.path(), "enc", &["--max-iters", "10", "--eval-interval", "10"]);
+    let gpt = [
+        "train",
+        "--task",
+        "reverse",
+        "--max-iters",
+        "10",
+        "--n-layer",
+        "1",
+        "--n-embd",
+        "16",
+        "--n-head",
+        "2",
+        "--batch-size",
+        "8",
+        "--eval-iters",
+        "2",
+        "--no-progress",
+        "--out-dir",
+        "gpt",
+    ];
+    succeeds(dir.path(), &gpt);
+    // An encoder-decoder flag on a GPT run, and a GPT flag on an encoder-decoder run.
+    fails(
+        dir.path(),
+        &["train", "--task", "reverse", "--out-dir", "x", "--label-smoothing", "0.1", "--d-ff", "8"],
+        &["--d-ff, --label-smoothing", "--model encdec"],
+    );
+    fails(
+        dir.path(),
+        &["train", "--model", "encdec", "--out-dir", "x", "--learning-rate", "0.1"],
+        &["--learning-rate", "GPT"],
+    );
+    fails(dir.path(), &["train", "--model", "encdec", "--data", "shakespeare", "--out-dir", "x"], &["--data"]);
+    let out = gradlab(dir.path(), &["train", "--model", "transformer"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown --model");
+    assert!(text(&out.stderr).contains("possible values: gpt, encdec"));
+    // A GPT checkpoint resumed as an encoder-decoder, and the reverse.
+    let mut resume_enc = TINY.to_vec();
+    resume_enc.extend(["2", "--out-dir", "gpt", "--resume", "--max-iters", "20"]);
+    fails(dir.path(), &resume_enc, &["GPT checkpoint", "not an encoder-decoder"]);
+    let mut resume_gpt = gpt.to_vec();
+    let last = resume_gpt.len() - 1;
+    resume_gpt[last] = "enc";
+    resume_gpt.push("--resume");
+    resume_gpt[4] = "20";
+    fails(dir.path(), &resume_gpt, &["encoder-decoder checkpoint", "not a GPT"]);
+    assert!(!dir.join("x").exists());
+}
