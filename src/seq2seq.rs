@@ -9,18 +9,17 @@
 //!     -> cross-entropy with label smoothing against the answer (B, T)
 //! ```
 //!
-//! [`train_seq2seq`] trains and then grades greedy decoding (with the decoder's KV cache,
-//! [`transformer::DecodeState`]) on prompts held out from training, as the GPT tasks are graded.
-
-use std::time::Instant;
+//! This module holds the recipe ([`Seq2SeqConfig`]), the loss ([`seq2seq_loss`]) and the grading
+//! of greedy decoding (with the decoder's KV cache, [`transformer::DecodeState`]) on prompts held
+//! out from training ([`grade_seq2seq`]); [`crate::train::encdec`] is the training loop
+//! (`train --model encdec`).
 
 use autograd::no_grad;
-use tensor::{TensorRng, rng_from_seed};
-use transformer::optim::{AdamW, LrSchedule, Optimizer, clip_grad_norm};
-use transformer::{Module, NormPlacement, Transformer, TransformerConfig};
+use tensor::rng_from_seed;
+use transformer::optim::LrSchedule;
+use transformer::{NormPlacement, Transformer};
 
-use crate::data::{Seq2SeqBatch, Split, Task, TaskData};
-use crate::error::{Error, Result};
+use crate::data::{Seq2SeqBatch, TaskData};
 use crate::train::Graded;
 
 /// The settings of an encoder-decoder run.
@@ -84,93 +83,10 @@ impl Seq2SeqConfig {
     }
 }
 
-/// What a run produced.
-pub struct Seq2SeqReport {
-    /// The trained model (dropout off).
-    pub model: Transformer<f32>,
-    /// The training loss of every step.
-    pub losses: Vec<f32>,
-    /// Greedy answers to 200 held-out prompts.
-    pub graded: Vec<Graded>,
-    /// Seconds of training (not grading).
-    pub train_seconds: f64,
-}
-
-impl Seq2SeqReport {
-    /// Exact-match accuracy on the held-out prompts.
-    pub fn accuracy(&self) -> f64 {
-        self.graded.iter().filter(|g| g.correct()).count() as f64 / self.graded.len().max(1) as f64
-    }
-}
-
 /// Mean loss of one batch: teacher-forced logits against the answers, with label smoothing.
 pub fn seq2seq_loss(model: &Transformer<f32>, b: &Seq2SeqBatch, label_smoothing: f64) -> autograd::Var<f32> {
     let logits = model.forward(&b.src, [b.batch_size, b.src_len], &b.tgt_in, [b.batch_size, b.tgt_len], None); // (B, T, V)
     logits.cross_entropy_smoothed(&b.tgt_out, None, label_smoothing)
-}
-
-/// Trains an encoder-decoder on `task` and grades it on 200 held-out prompts.
-///
-/// # Errors
-/// [`Error::Config`] for sizes that do not make a model (zero layers or heads, `d_model` not
-/// divisible by `n_head`), a zero batch, or smoothing or dropout outside `[0, 1)`.
-pub fn train_seq2seq(task: Task, cfg: &Seq2SeqConfig) -> Result<Seq2SeqReport> {
-    let bad = |why: String| Err(Error::Config(why));
-    if cfg.n_head == 0 || !cfg.d_model.is_multiple_of(cfg.n_head) {
-        return bad(format!("d_model {} must be a positive multiple of n_head {}", cfg.d_model, cfg.n_head));
-    }
-    if cfg.n_encoder_layers == 0 || cfg.n_decoder_layers == 0 || cfg.batch_size == 0 || cfg.d_ff == 0 {
-        return bad("layers, d_ff and the batch size must be at least 1".into());
-    }
-    if !(0.0..1.0).contains(&cfg.label_smoothing) || !(0.0..1.0).contains(&cfg.dropout) {
-        return bad(format!(
-            "label smoothing and dropout must be in [0, 1), got {} and {}",
-            cfg.label_smoothing, cfg.dropout
-        ));
-    }
-    let data = TaskData::new(task, task.line_len())?;
-    let (src_len, tgt_len) = data.seq2seq_lengths();
-    let vocab = data.tokenizer.vocab_size();
-    let config = TransformerConfig {
-        src_vocab: vocab,
-        tgt_vocab: vocab,
-        d_model: cfg.d_model,
-        n_head: cfg.n_head,
-        d_ff: cfg.d_ff,
-        n_encoder_layers: cfg.n_encoder_layers,
-        n_decoder_layers: cfg.n_decoder_layers,
-        max_len: src_len.max(tgt_len),
-        dropout: cfg.dropout,
-        tie_weights: false,
-        norm: cfg.norm,
-    };
-    let model = Transformer::<f32>::new(config, cfg.seed);
-    let params = model.parameters();
-    // The paper's Adam: beta1 0.9, beta2 0.98 (its eps is 1e-9; ours is the optimizer's default).
-    let mut opt = AdamW::new(model.named_parameters(), 0.0, 0.0).with_betas(0.9, 0.98);
-    let schedule = cfg.schedule();
-    let mut batches: TensorRng = rng_from_seed(cfg.seed.wrapping_add(1));
-    let started = Instant::now();
-    let mut losses = Vec::with_capacity(cfg.max_iters);
-    for step in 0..cfg.max_iters {
-        let batch = data.seq2seq_batch(Split::Train, cfg.batch_size, &mut batches);
-        let loss = seq2seq_loss(&model, &batch, cfg.label_smoothing);
-        let value = loss.item();
-        if !value.is_finite() {
-            return Err(Error::Config(format!("training diverged at step {step}: the loss is {value}")));
-        }
-        let mut grads = loss.backward();
-        if cfg.grad_clip > 0.0 {
-            clip_grad_norm(&mut grads, &params, cfg.grad_clip);
-        }
-        opt.set_learning_rate(schedule.lr_at(step));
-        opt.step(&grads);
-        losses.push(value);
-    }
-    let train_seconds = started.elapsed().as_secs_f64();
-    model.set_training(false);
-    let graded = grade_seq2seq(&model, &data, 200, cfg.seed);
-    Ok(Seq2SeqReport { model, losses, graded, train_seconds })
 }
 
 /// Greedy answers (decoded with the cache) to `n` held-out prompts, in one batch.
