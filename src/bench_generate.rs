@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use autograd::no_grad;
-use transformer::{Gpt, GptConfig, Module};
+use transformer::{DecodeState, Gpt, Module, NormPlacement, Transformer, TransformerConfig};
 
 use crate::bench::{Workload, thread_pool};
 use crate::error::{Error, Result};
@@ -84,8 +84,10 @@ impl Bucket {
 /// What a generation benchmark run measured.
 #[derive(Clone, Debug)]
 pub struct GenerateReport {
-    /// The model timed.
-    pub model: GptConfig,
+    /// The model timed, in words (kind, sizes, parameters).
+    pub model: String,
+    /// The longest context: positions run from 2 to this.
+    pub block_size: usize,
     /// Its learnable parameters.
     pub num_parameters: usize,
     /// Threads in the pool the sweeps ran in.
@@ -116,7 +118,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 impl GenerateReport {
     /// The buckets of [`BUCKET`] positions, `ceil(block_size / BUCKET)` of them, in order.
     pub fn buckets(&self) -> Vec<Bucket> {
-        let block = self.model.block_size;
+        let block = self.block_size;
         (0..block.div_ceil(BUCKET))
             .map(|b| {
                 let (first, last) = (b * BUCKET + 1, ((b + 1) * BUCKET).min(block));
@@ -152,7 +154,8 @@ impl GenerateReport {
         serde_json::json!({
             "mode": "generate",
             "threads": self.threads,
-            "block_size": self.model.block_size,
+            "model": self.model,
+            "block_size": self.block_size,
             "tokens_per_sec_by_bucket": col(&Bucket::tokens_per_sec),
             "ms_per_token_by_bucket": col(&|b| b.cached_ms),
             "flatness": self.flatness(),
@@ -221,8 +224,13 @@ pub fn run(workload: &Workload, opts: &GenerateOptions) -> Result<GenerateReport
                 p.uncached.push(uncached);
             }
         }
+        let m = &workload.model;
         Ok(GenerateReport {
-            model: workload.model,
+            model: format!(
+                "GPT {} layers x {} heads, n_embd {}, block {}, vocab {}",
+                m.n_layer, m.n_head, m.n_embd, m.block_size, m.vocab_size
+            ),
+            block_size: m.block_size,
             num_parameters: model.num_parameters(),
             threads: rayon::current_num_threads(),
             warmup: opts.warmup,
@@ -234,16 +242,119 @@ pub fn run(workload: &Workload, opts: &GenerateOptions) -> Result<GenerateReport
 
 /// `gradlab bench --generate`: runs the reference model and prints the table, then the JSON line.
 pub fn main(opts: &GenerateOptions) -> Result<()> {
-    let r = run(&Workload::reference(), opts)?;
-    let m = &r.model;
-    println!(
-        "model: GPT {} layers x {} heads, n_embd {}, block {}, vocab {} ({} parameters), eval mode, random init",
-        m.n_layer, m.n_head, m.n_embd, m.block_size, m.vocab_size, r.num_parameters
+    print_report(&run(&Workload::reference(), opts)?, "1-token prompt, then greedy tokens pushed one at a time");
+    Ok(())
+}
+
+/// `gradlab bench --generate --model encdec`: the reference encoder-decoder ([`run_encdec`]).
+pub fn main_encdec(opts: &GenerateOptions) -> Result<()> {
+    print_report(
+        &run_encdec(&reference_encdec(), opts)?,
+        "a 32-token source encoded once (untimed), the start token, then greedy target tokens decoded one at a time",
     );
-    println!(
-        "sweep: 1-token prompt, then greedy tokens pushed one at a time to {} tokens; each push timed, and the same window run uncached",
-        m.block_size
-    );
+    Ok(())
+}
+
+/// The encoder-decoder timed by `bench --generate --model encdec`: the GPT reference's sizes (width
+/// 128, 4 heads, feed-forward 512, 64 positions, vocabulary 65) in 2 encoder and 2 decoder layers.
+pub fn reference_encdec() -> TransformerConfig {
+    TransformerConfig {
+        src_vocab: 65,
+        tgt_vocab: 65,
+        d_model: 128,
+        n_head: 4,
+        d_ff: 512,
+        n_encoder_layers: 2,
+        n_decoder_layers: 2,
+        max_len: 64,
+        dropout: 0.0,
+        tie_weights: false,
+        norm: NormPlacement::Post,
+    }
+}
+
+/// One encoder-decoder sweep: the source encoded once, then per target position (2 to
+/// `max_len`) one timed [`DecodeState::step`]; then, as the reference, each position's uncached
+/// decode of the whole prefix against the same memory (the encoder is not re-run: only the
+/// decoder's cache is measured).
+fn sweep_encdec(model: &Transformer<f32>, src: &[usize]) -> Vec<(Duration, Duration)> {
+    let max_len = model.config.max_len;
+    let mut state = DecodeState::new(model, src, [1, src.len()], None);
+    let memory = no_grad(|| model.encode(src, [1, src.len()], None)); // (1, S, d)
+    let argmax = |logits: &[f32]| (1..logits.len()).fold(0, |best, i| if logits[i] > logits[best] { i } else { best });
+    let mut tokens = vec![0usize]; // the start token
+    let mut next = argmax(&no_grad(|| state.step(model, &[0])).to_vec()); // position 1: untimed, as a prompt
+    let mut cached = Vec::with_capacity(max_len - 1);
+    while tokens.len() < max_len {
+        tokens.push(next);
+        let start = Instant::now();
+        let logits = no_grad(|| state.step(model, &[next])); // (1, vocab)
+        cached.push(start.elapsed());
+        next = argmax(&logits.to_vec());
+    }
+    let uncached = (2..=max_len).map(|len| {
+        let start = Instant::now();
+        let logits = no_grad(|| model.decode(&tokens[..len], [1, len], &memory, None)); // (1, len, vocab)
+        let last = logits.value().narrow(1, len - 1, 1).to_vec();
+        let elapsed = start.elapsed();
+        std::hint::black_box(last);
+        elapsed
+    });
+    cached.into_iter().zip(uncached).collect()
+}
+
+/// The generation benchmark of an encoder-decoder `config` (random weights, seed 1337, eval mode),
+/// with a fixed 32-token source: as [`run`], with target positions 2 to `max_len`.
+pub fn run_encdec(config: &TransformerConfig, opts: &GenerateOptions) -> Result<GenerateReport> {
+    if opts.iters == 0 {
+        return Err(Error::Config("--iters must be at least 1".into()));
+    }
+    crate::checkpoint::validate_encdec_config(config).map_err(Error::Config)?;
+    if config.max_len < 2 {
+        return Err(Error::Config("the generation benchmark needs at least 2 positions".into()));
+    }
+    let src: Vec<usize> = (0..32.min(config.max_len)).map(|i| (7 * i + 3) % config.src_vocab).collect();
+    thread_pool(opts.threads)?.install(|| {
+        let model = Transformer::<f32>::new(*config, 1337);
+        model.set_training(false);
+        for _ in 0..opts.warmup {
+            sweep_encdec(&model, &src);
+        }
+        let mut positions: Vec<PositionTimes> = (2..=config.max_len)
+            .map(|context_len| PositionTimes { context_len, cached: Vec::new(), uncached: Vec::new() })
+            .collect();
+        for _ in 0..opts.iters {
+            for (p, (cached, uncached)) in positions.iter_mut().zip(sweep_encdec(&model, &src)) {
+                p.cached.push(cached);
+                p.uncached.push(uncached);
+            }
+        }
+        Ok(GenerateReport {
+            model: format!(
+                "encoder-decoder {} + {} layers x {} heads, d_model {}, d_ff {}, {} positions, vocab {}, source of {}",
+                config.n_encoder_layers,
+                config.n_decoder_layers,
+                config.n_head,
+                config.d_model,
+                config.d_ff,
+                config.max_len,
+                config.tgt_vocab,
+                src.len()
+            ),
+            block_size: config.max_len,
+            num_parameters: model.num_parameters(),
+            threads: rayon::current_num_threads(),
+            warmup: opts.warmup,
+            iters: opts.iters,
+            positions,
+        })
+    })
+}
+
+/// Prints a report: the model, the sweep, the table by bucket, the flatness, the JSON line.
+fn print_report(r: &GenerateReport, sweep: &str) {
+    println!("model: {} ({} parameters), eval mode, random init", r.model, r.num_parameters);
+    println!("sweep: {sweep}, to {} positions; each step timed, and the same prefix run uncached", r.block_size);
     println!(
         "threads {}: {} warmup + {} timed sweeps; per position the median, per bucket the median of those",
         r.threads, r.warmup, r.iters
@@ -266,10 +377,9 @@ pub fn main(opts: &GenerateOptions) -> Result<()> {
     }
     println!(
         "(position 1 is the prompt and is not timed: the first bucket holds positions 2-{})",
-        BUCKET.min(m.block_size)
+        BUCKET.min(r.block_size)
     );
     println!("flatness (last bucket's tokens/s over the first's): {:.3}", r.flatness());
     println!();
     println!("{}", r.json());
-    Ok(())
 }

@@ -86,3 +86,33 @@ fn generate_with_profile_or_data_is_a_clear_error() {
         assert!(out.stdout.is_empty(), "{args:?}: nothing timed or printed");
     }
 }
+
+/// The encoder-decoder's decoding benchmark: one timed cached step and one uncached prefix per
+/// target position (2 to `max_len`), buckets over them, and the CLI's `--model encdec` prints it;
+/// without `--generate` the encoder-decoder is refused (the training bench is the GPT's).
+#[test]
+fn encoder_decoder_decoding_report() {
+    use gradlab::bench_generate::{reference_encdec, run_encdec};
+    let config = gradlab::transformer::TransformerConfig {
+        d_model: 16,
+        n_head: 2,
+        d_ff: 32,
+        n_encoder_layers: 1,
+        n_decoder_layers: 1,
+        max_len: 20,
+        ..reference_encdec()
+    };
+    let r = run_encdec(&config, &GenerateOptions { iters: 2, warmup: 0, threads: Some(1) }).unwrap();
+    assert_eq!(r.positions.iter().map(|p| p.context_len).collect::<Vec<_>>(), (2..=20).collect::<Vec<_>>());
+    assert!(r.positions.iter().all(|p| p.cached.len() == 2 && p.uncached.len() == 2));
+    assert_eq!(r.buckets().iter().map(|b| (b.first, b.last)).collect::<Vec<_>>(), [(1, 16), (17, 20)]);
+    assert!(positive(r.flatness()) && r.model.starts_with("encoder-decoder"));
+
+    let out = gradlab(&["bench", "--generate", "--model", "encdec", "--iters", "1", "--warmup", "0", "--threads", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("model: encoder-decoder 2 + 2 layers") && stdout.contains("flatness"), "{stdout}");
+    let refused = gradlab(&["bench", "--model", "encdec", "--iters", "1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--generate"));
+}

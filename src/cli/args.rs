@@ -365,6 +365,10 @@ pub struct BenchArgs {
     /// not apply and are refused).
     #[arg(long)]
     pub generate: bool,
+    /// With --generate: time the GPT (default) or the encoder-decoder's cached decoding
+    /// (`encdec`: the source encoded once, then one target position per step).
+    #[arg(long, value_enum, default_value_t = ModelArg::Gpt)]
+    pub model: ModelArg,
     /// A text file (or `shakespeare`, built in) to draw batches from (default: random tokens over a
     /// 65-character vocabulary).
     /// Training only: refused with --generate.

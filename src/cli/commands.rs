@@ -360,11 +360,16 @@ pub fn run_bench(a: &BenchArgs) -> Result<()> {
                 path.display()
             )));
         }
-        return crate::bench_generate::main(&crate::bench_generate::GenerateOptions {
-            iters: a.iters,
-            warmup: a.warmup,
-            threads: a.threads,
-        });
+        let opts = crate::bench_generate::GenerateOptions { iters: a.iters, warmup: a.warmup, threads: a.threads };
+        return match a.model {
+            ModelArg::Gpt => crate::bench_generate::main(&opts),
+            ModelArg::Encdec => crate::bench_generate::main_encdec(&opts),
+        };
+    }
+    if a.model == ModelArg::Encdec {
+        return Err(Error::Config(
+            "--model encdec is timed with --generate (decoding); the training bench is the GPT's".into(),
+        ));
     }
     crate::bench::main(&crate::bench::BenchOptions {
         iters: a.iters,
