@@ -108,6 +108,27 @@ pub struct TrainState {
     pub dropout_rng: RngState,
 }
 
+impl TrainState {
+    /// The state of a run at optimizer step `step`: Adam's moments and step count, and the
+    /// positions of its batch and dropout generators.
+    pub fn capture(
+        step: usize,
+        opt: &transformer::optim::AdamW<f32>,
+        data_rng: &TensorRng,
+        dropout_rng: &TensorRng,
+    ) -> Self {
+        let groups = 0..opt.groups().len();
+        TrainState {
+            step,
+            adam_step: opt.step_count(),
+            m: groups.clone().map(|i| opt.moments(i).0.clone()).collect(),
+            v: groups.map(|i| opt.moments(i).1.clone()).collect(),
+            data_rng: RngState::capture(data_rng),
+            dropout_rng: RngState::capture(dropout_rng),
+        }
+    }
+}
+
 /// The moment tensors' names and shapes for `model`: `m.<param>` for every parameter, then `v.<param>`.
 fn expected_moments(model: &dyn Module<f32>) -> Vec<(String, Vec<usize>)> {
     let params = model.named_parameters();

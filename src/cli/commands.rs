@@ -59,6 +59,15 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     Ok(c)
 }
 
+/// The held-out exact match and the first five answers, as `train` prints them for a task.
+pub(crate) fn print_graded(accuracy: f64, graded: &[crate::train::Graded]) {
+    println!("\nheld-out exact match: {:.1}% of {} prompts never seen in training", 100.0 * accuracy, graded.len());
+    println!("examples (prompt -> model's answer, correct answer):");
+    for g in graded.iter().take(5) {
+        println!("  {}{}   {} {}", g.prompt, g.output, if g.correct() { "ok  " } else { "WRONG" }, g.expected);
+    }
+}
+
 /// `train`: trains, then prints what was learned.
 pub fn run_train(a: &TrainArgs) -> Result<()> {
     if a.model == ModelArg::Encdec {
@@ -85,15 +94,7 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
     let cfg = train_config(a)?;
     let report = train(&cfg)?;
     if let Some(acc) = report.accuracy() {
-        println!(
-            "\nheld-out exact match: {:.1}% of {} prompts never seen in training",
-            100.0 * acc,
-            report.graded.len()
-        );
-        println!("examples (prompt -> model's answer, correct answer):");
-        for g in report.graded.iter().take(5) {
-            println!("  {}{}   {} {}", g.prompt, g.output, if g.correct() { "ok  " } else { "WRONG" }, g.expected);
-        }
+        print_graded(acc, &report.graded);
     } else {
         let (model, meta) = checkpoint::load_model(&cfg.out_dir)?;
         model.set_training(false);

@@ -91,15 +91,7 @@ pub(crate) fn run_train_encdec(a: &TrainArgs) -> Result<()> {
     let pool =
         builder.build().map_err(|e| Error::Config(format!("cannot start {} threads: {e}", a.threads.unwrap_or(0))))?;
     let report = pool.install(|| train_encdec(&cfg))?;
-    println!(
-        "\nheld-out exact match: {:.1}% of {} prompts never seen in training",
-        100.0 * report.accuracy(),
-        report.graded.len()
-    );
-    println!("examples (prompt -> model's answer, correct answer):");
-    for g in report.graded.iter().take(5) {
-        println!("  {}{}   {} {}", g.prompt, g.output, if g.correct() { "ok  " } else { "WRONG" }, g.expected);
-    }
+    super::commands::print_graded(report.accuracy(), &report.graded);
     let names: Vec<String> =
         report.plots.iter().filter_map(|p| p.file_name()).map(|f| f.to_string_lossy().into_owned()).collect();
     println!(

@@ -14,7 +14,7 @@ use transformer::optim::{AdamW, Optimizer, clip_grad_norm};
 use transformer::{Module, Transformer, TransformerConfig};
 
 use super::{EvalRecord, Graded, LossLog, MetricsLog, StepLoss, with_workers_spinning};
-use crate::checkpoint::{self, EncDecMeta, RngState, TrainState, load_encdec, load_train_state, save_encdec};
+use crate::checkpoint::{self, EncDecMeta, TrainState, load_encdec, load_train_state, save_encdec};
 use crate::data::{Split, Task, TaskData};
 use crate::error::{Error, Result};
 use crate::plot::{LossPoint, attention_heatmap, attention_heatmap_qk, loss_curve};
@@ -151,14 +151,7 @@ fn start(cfg: &EncDecRunConfig, data: &TaskData) -> Result<Run> {
 }
 
 fn save(cfg: &EncDecRunConfig, run: &Run) -> Result<()> {
-    let state = TrainState {
-        step: run.step,
-        adam_step: run.opt.step_count(),
-        m: (0..run.opt.groups().len()).map(|i| run.opt.moments(i).0.clone()).collect(),
-        v: (0..run.opt.groups().len()).map(|i| run.opt.moments(i).1.clone()).collect(),
-        data_rng: RngState::capture(&run.data_rng),
-        dropout_rng: RngState::capture(&run.model.dropout_state().rng().borrow()),
-    };
+    let state = TrainState::capture(run.step, &run.opt, &run.data_rng, &run.model.dropout_state().rng().borrow());
     let meta = EncDecMeta { step: run.step, ..run.meta.clone() };
     save_encdec(&cfg.out_dir, &run.model, &meta, Some(&state))
 }

@@ -21,7 +21,7 @@ use tensor::{TensorRng, rng_from_seed};
 use transformer::optim::{AdamW, LrSchedule, Optimizer};
 use transformer::{Gpt, GptConfig, Module};
 
-use crate::checkpoint::{self, ModelMeta, RngState, TrainState};
+use crate::checkpoint::{self, ModelMeta, TrainState};
 use crate::data::{CharTokenizer, Dataset, TaskData, TextData};
 use crate::error::{Error, Result};
 
@@ -172,14 +172,7 @@ fn adamw(cfg: &TrainConfig, model: &Gpt<f32>) -> AdamW<f32> {
 }
 
 fn save(cfg: &TrainConfig, run: &Run) -> Result<()> {
-    let state = TrainState {
-        step: run.step,
-        adam_step: run.opt.step_count(),
-        m: (0..run.opt.groups().len()).map(|i| run.opt.moments(i).0.clone()).collect(),
-        v: (0..run.opt.groups().len()).map(|i| run.opt.moments(i).1.clone()).collect(),
-        data_rng: RngState::capture(&run.data_rng),
-        dropout_rng: RngState::capture(&run.model.dropout_state().rng().borrow()),
-    };
+    let state = TrainState::capture(run.step, &run.opt, &run.data_rng, &run.model.dropout_state().rng().borrow());
     let meta = ModelMeta { step: run.step, ..run.meta.clone() };
     checkpoint::save(&cfg.out_dir, &run.model, &meta, Some(&state))
 }
