@@ -15,6 +15,8 @@
 //! Run with `cargo bench --bench kernels`; pass a filter to run a few, e.g.
 //! `cargo bench --bench kernels -- softmax`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

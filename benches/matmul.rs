@@ -20,6 +20,8 @@
 //! the median per-round throughput ratio of each to `direct_split`: drift then hits both sides of
 //! every ratio alike.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -14,6 +14,9 @@
 //! - [`guide`]: the learner's guide, every code block compiled and run as a doctest;
 //! - [`figures`]: the guide's generated figures, each one function of the code it shows.
 
+// Every `unsafe` block and impl says why it is sound, in a `SAFETY:` comment the lint checks.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub use autograd;
 pub use tensor;
 pub use transformer;

@@ -24,6 +24,9 @@
 //! GradCheck::default().assert(&[a.value(), b.value()], |v| (&(&v[0] * &v[1]) + &v[0]).sum_all());
 //! ```
 
+// Every `unsafe` block and impl says why it is sound, in a `SAFETY:` comment the lint checks.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod anomaly;
 mod backward;
 pub mod composed;

@@ -53,17 +53,24 @@ fn in_parallel(items: usize, per_item: usize) -> bool {
 }
 
 /// A raw pointer that rayon tasks may share: each task writes only its own item's elements.
+/// Private to this module: every value is made over a buffer this module allocates, and handed
+/// to tasks that write disjoint elements of it (the per-call `SAFETY` comments say why).
 #[derive(Clone, Copy)]
 struct SharedMut<T>(*mut T);
-// SAFETY: the tasks given a `SharedMut` write disjoint elements (one `(batch, head)` item each).
+// SAFETY: a `SharedMut` is only a pointer; sending it to another thread lets that thread write
+// through it, which the module allows only for elements no other task writes (one `(batch,
+// head)` item each, in buffers it allocated itself).
 unsafe impl<T: Send> Send for SharedMut<T> {}
+// SAFETY: as for `Send`: tasks sharing one `SharedMut` write disjoint elements through it.
 unsafe impl<T: Send> Sync for SharedMut<T> {}
 
 impl<T> SharedMut<T> {
-    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the raw field).
+    /// The pointer moved by `offset` elements (a method, so closures capture the whole `Sync`
+    /// wrapper, not the raw field). The arithmetic is `wrapping_add`, safe for any offset: only a
+    /// write through the result needs the offset to be inside the buffer, and every such write
+    /// is in an `unsafe` block that says why it is.
     fn at(self, offset: usize) -> *mut T {
-        // SAFETY: callers pass offsets inside the buffer this pointer came from.
-        unsafe { self.0.add(offset) }
+        self.0.wrapping_add(offset)
     }
 }
 
@@ -337,44 +344,71 @@ impl<T: Float> Tensor<T> {
         (wrap(dq, lq), wrap(dk, lk), wrap(dvv, lv))
     }
 
-    /// The backward of [`Tensor::attention`] when `q`, `k` and `v` are views of one `packed`
-    /// tensor (a self-attention layer's stacked projection `(B, T, 3 d)`): the three gradients are
-    /// written straight into one gradient of `packed`'s shape, each where its input sits, with
-    /// zeros wherever none of the three reads. No per-input buffers, no padding, no adds.
+    /// The query, key and value views of a packed projection `self: (B, T, 3 d)` holding them side
+    /// by side (`[q | k | v]`, each `d = n_head * d_head` wide, as GPT-2's `c_attn` gives them),
+    /// split into `n_head` heads: three `(B, n_head, T, d_head)` views, each laid out as
+    /// `(B, T, n_head, d_head)` inside `self` (no copy when `self` is contiguous). They are the three
+    /// disjoint thirds of the last axis.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let packed = Tensor::<f64>::arange(0.0, 72.0, 1.0).reshape(&[2, 3, 12]); // d = 4, 2 heads of 2
+    /// let [q, k, v] = packed.packed_qkv(2);
+    /// assert_eq!(q.shape(), &[2, 2, 3, 2]);
+    /// assert_eq!(k.get(&[0, 1, 0, 0]), 6.0); // key half 2 of position 0: column 4 + 2
+    /// assert!(v.shares_storage_with(&packed));
+    /// ```
     ///
     /// # Panics
-    /// If `packed` is not a contiguous tensor starting at its storage's first element, or `q`,
-    /// `k`, `v` are not views of its storage (or do not fit each other, as in
+    /// Unless `self` is `(B, T, 3 d)` with `d` divisible by `n_head >= 1`.
+    #[track_caller]
+    pub fn packed_qkv(&self, n_head: usize) -> [Tensor<T>; 3] {
+        let s = self.shape();
+        if s.len() != 3 || n_head == 0 || s[2] % (3 * n_head) != 0 {
+            op_panic("packed_qkv", format!("needs (B, T, 3 d) with d divisible by n_head {n_head}, got shape {s:?}"));
+        }
+        let (b, t, dh) = (s[0], s[1], s[2] / (3 * n_head));
+        let heads = self.reshape(&[b, t, 3, n_head, dh]); // (B, T, 3, h, d_head)
+        [0, 1, 2].map(|i| heads.narrow(2, i, 1).squeeze(2).permute(&[0, 2, 1, 3])) // (B, h, T, d_head) each
+    }
+
+    /// The backward of [`Tensor::attention`] on the three views [`Tensor::packed_qkv`] makes of
+    /// `packed`: the gradients of `q`, `k` and `v` are written straight into one gradient of
+    /// `packed`'s shape, each where its input sits. No per-input buffers, no padding, no adds.
+    ///
+    /// The views are built here, not taken from the caller: the parallel writes below are sound
+    /// because the three views are disjoint thirds of `packed` and each `(batch, head)` item of a
+    /// view is a block of its own, which holds for views this function makes and not for any
+    /// three tensors a caller might pass.
+    ///
+    /// # Panics
+    /// As [`Tensor::packed_qkv`], and if `weights` or `g` do not fit the views (as in
     /// [`Tensor::attention_backward`]).
     #[track_caller]
     pub fn attention_backward_packed(
         packed: &Tensor<T>,
-        q: &Tensor<T>,
-        k: &Tensor<T>,
-        v: &Tensor<T>,
+        n_head: usize,
         weights: &Tensor<T>,
         g: &Tensor<T>,
         scale: T,
     ) -> Tensor<T> {
+        // The gradient buffer is addressed through the views' layouts, so `packed` must be exactly
+        // its own storage (contiguous from element 0): copy it into such a tensor otherwise.
         let whole = packed.is_contiguous() && packed.layout().offset() == 0 && packed.storage().len() == packed.numel();
-        if !whole || ![q, k, v].iter().all(|t| t.shares_storage_with(packed)) {
-            op_panic(
-                "attention_backward_packed",
-                format!(
-                    "q {:?}, k {:?}, v {:?} must be views of the contiguous packed tensor {:?}",
-                    q.shape(),
-                    k.shape(),
-                    v.shape(),
-                    packed.shape()
-                ),
-            );
-        }
-        check_backward_shapes("attention_backward_packed", q, k, v, weights, g);
+        let owned;
+        let packed = if whole {
+            packed
+        } else {
+            owned = Tensor::from_vec(packed.to_vec(), packed.shape());
+            &owned
+        };
+        let [q, k, v] = packed.packed_qkv(n_head);
+        check_backward_shapes("attention_backward_packed", &q, &k, &v, weights, g);
         let mut d = vec![T::ZERO; packed.numel()];
         let ptr = SharedMut(d.as_mut_ptr());
-        // The inputs' own layouts address the gradient buffer exactly as they address `packed`.
+        // The views' own layouts address the gradient buffer exactly as they address `packed`.
         let dst = [(ptr, Items::of(q.layout())), (ptr, Items::of(k.layout())), (ptr, Items::of(v.layout()))];
-        backward_kernel(q, k, v, weights, g, scale, &dst);
+        backward_kernel(&q, &k, &v, weights, g, scale, &dst);
         Tensor::from_vec(d, packed.shape())
     }
 }
@@ -519,5 +553,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The packed backward makes its own views, so no caller can hand it overlapping ones: a
+    /// `packed` that is not its own whole storage (an offset view, a transposed view) is copied
+    /// first and gives the same gradient as the same values laid out plainly, and the result
+    /// equals the three separate backwards put side by side.
+    #[test]
+    fn packed_backward_builds_its_own_disjoint_views() {
+        let (b, t, h, dh) = (2, 5, 2, 3);
+        let d = h * dh;
+        let plain = Tensor::<f64>::rand_normal(&[b, t, 3 * d], 0.0, 1.0, 1);
+        let big = Tensor::<f64>::rand_normal(&[2 * b, t, 3 * d], 0.0, 1.0, 2);
+        let offset_view = Tensor::concat(&[&big.narrow(0, 0, b), &plain], 0).narrow(0, b, b); // offset > 0
+        let transposed = plain.transpose(0, 1).contiguous().transpose(0, 1); // not contiguous
+        let [q, k, v] = plain.packed_qkv(h);
+        assert!([&q, &k, &v].iter().all(|x| x.shares_storage_with(&plain)));
+        let scale = 1.0 / (dh as f64).sqrt();
+        let (_, w) = Tensor::attention(&q, &k, &v, None, scale);
+        let g = Tensor::<f64>::rand_normal(&[b, h, t, dh], 0.0, 1.0, 3);
+        let expected = Tensor::attention_backward_packed(&plain, h, &w, &g, scale);
+        for other in [&offset_view, &transposed] {
+            assert_eq!(other.to_vec(), plain.to_vec());
+            assert_eq!(Tensor::attention_backward_packed(other, h, &w, &g, scale).to_vec(), expected.to_vec());
+        }
+        // Side by side: the gradients of the three views, each in its third of the last axis.
+        let (dq, dk, dv) = Tensor::attention_backward(&q, &k, &v, &w, &g, scale);
+        let merge = |x: &Tensor<f64>| x.permute(&[0, 2, 1, 3]).contiguous().reshape(&[b, t, d]);
+        let side_by_side = Tensor::concat(&[&merge(&dq), &merge(&dk), &merge(&dv)], 2);
+        assert!(expected.max_abs_diff(&side_by_side) < 1e-12);
+    }
+
+    #[test]
+    #[should_panic(expected = "packed_qkv")]
+    fn a_packed_width_that_does_not_split_is_refused() {
+        let _ = Tensor::<f64>::zeros(&[1, 2, 10]).packed_qkv(2);
     }
 }

@@ -19,6 +19,9 @@
 //!
 //! Misuse (shapes that don't fit) panics with the op's name and the shapes, at the caller's line.
 
+// Every `unsafe` block and impl says why it is sound, in a `SAFETY:` comment the lint checks.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod element;
 mod error;
 mod fast_erf;

@@ -3,6 +3,8 @@
 //! NaN-filled buffers through `matmul_into`, so an element the GEMM never wrote shows up as NaN.
 //! Large products must be bit-identical whatever the rayon thread count.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use proptest::prelude::*;
 use tensor::{Float, Tensor, broadcast_shape};
 

@@ -11,6 +11,9 @@
 //! - Every layer lists its parameters with stable dotted names ([`Module::named_parameters`]);
 //!   [`parameter_summary`] prints them by group.
 
+// Every `unsafe` block and impl says why it is sound, in a `SAFETY:` comment the lint checks.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod attention;
 mod block;
 mod dropout;

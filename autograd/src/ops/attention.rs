@@ -78,15 +78,13 @@ impl<T: Float> Var<T> {
                 format!("needs (B, T, 3 d) with d divisible by n_head {n_head}, got shape {s:?}"),
             );
         }
-        let (b, t, dh) = (s[0], s[1], s[2] / (3 * n_head));
-        let packed = self.value().contiguous();
-        let heads = packed.reshape(&[b, t, 3, n_head, dh]);
-        let [q, k, v] = [0, 1, 2].map(|i| heads.narrow(2, i, 1).squeeze(2).permute(&[0, 2, 1, 3]));
-        let scale = T::ONE / T::from_usize(dh).sqrt();
+        let packed = self.value().contiguous(); // (B, T, 3 d)
+        let [q, k, v] = packed.packed_qkv(n_head); // (B, h, T, d_head) each, views of `packed`
+        let scale = T::ONE / T::from_usize(q.shape()[3]).sqrt();
         let (out, weights) = Tensor::attention(&q, &k, &v, mask, scale);
         let saved = weights.clone();
         let out = Var::from_op("attention", out, &[self], move |g| {
-            vec![Some(Tensor::attention_backward_packed(&packed, &q, &k, &v, &saved, g, scale))]
+            vec![Some(Tensor::attention_backward_packed(&packed, n_head, &saved, g, scale))]
         });
         (out, weights)
     }
