@@ -31,7 +31,6 @@ pub mod data;
 pub mod error;
 pub mod figures;
 pub mod guide;
-pub mod malloc_tuning;
 pub mod plot;
 pub mod report;
 pub mod sample;

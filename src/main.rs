@@ -4,7 +4,10 @@
 // Every `unsafe` block and impl says why it is sound, in a `SAFETY:` comment the lint checks.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// A process-wide allocator setting: it belongs to this program, not to the library it links.
+mod malloc_tuning;
+
 fn main() -> std::process::ExitCode {
-    gradlab::malloc_tuning::keep_freed_memory();
+    malloc_tuning::keep_freed_memory();
     gradlab::cli::main()
 }
