@@ -209,7 +209,8 @@ impl<T: Float> Var<T> {
                 None => (op.backward)(&grad),
             };
             if is_anomaly_enabled() {
-                crate::anomaly::check_backward(&op.name, &grad, &input_grads, &op.inputs);
+                let input_shapes = || op.inputs.iter().map(|v| v.shape()).collect();
+                crate::anomaly::check_backward(&op.name, &grad, &input_grads, input_shapes);
             }
             debug_assert_eq!(
                 input_grads.len(),

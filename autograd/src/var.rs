@@ -172,7 +172,7 @@ impl<T: Float> Var<T> {
         profile_kind: Option<&'static str>,
     ) -> Var<T> {
         if is_anomaly_enabled() {
-            crate::anomaly::check_forward(&name, &value, inputs);
+            crate::anomaly::check_forward(&name, &value, || inputs.iter().map(|v| v.shape()).collect());
         }
         let needs = is_grad_enabled() && inputs.iter().any(|v| v.requires_grad());
         if !needs {
