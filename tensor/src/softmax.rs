@@ -31,6 +31,7 @@
 
 use rayon::prelude::*;
 
+use crate::lanes::LANES;
 use crate::layout::normalize_axis;
 use crate::map::{PAR_CHUNK, PAR_MIN};
 use crate::{Float, Tensor};
@@ -163,7 +164,6 @@ type BlockKernel<T> = fn(&[T], &mut [T], usize, &mut [T], &mut [T]);
 /// only bits that could (the sign of a zero maximum, since `-0.0 == 0.0`) are then taken from the
 /// first zero in the row, as the fold does.
 pub(crate) fn row_max<T: Float>(x: &[T]) -> T {
-    const LANES: usize = 8;
     let mut acc = [T::NEG_INFINITY; LANES];
     let mut nan = [false; LANES];
     let chunks = x.chunks_exact(LANES);

@@ -23,10 +23,11 @@ use crate::error::op_panic;
 use crate::map::{build_vec, build_vec_pair};
 use crate::{Float, Tensor};
 
-/// sqrt(2 / pi), the scale inside the tanh approximation of GELU.
-const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+/// sqrt(2 / pi), the scale inside the tanh approximation of GELU (the autograd op's backward
+/// uses the same constant).
+pub const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 /// The cubic coefficient of the tanh approximation of GELU (Hendrycks & Gimpel).
-const GELU_CUBIC: f64 = 0.044_715;
+pub const GELU_CUBIC: f64 = 0.044_715;
 /// 1 / sqrt(2 pi), the standard normal density at 0.
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 

@@ -9,14 +9,9 @@
 //! At a kink (abs at 0, relu at 0, maximum/minimum at a tie) the derivative is undefined; each op
 //! documents the value it picks, which is PyTorch's.
 
-use tensor::{Float, Tensor};
+use tensor::{Float, GELU_CUBIC, SQRT_2_OVER_PI, Tensor};
 
 use crate::var::Var;
-
-/// sqrt(2 / pi): the scale inside the tanh approximation of GELU (same constant as the tensor kernel).
-const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-/// The cubic coefficient of the tanh approximation of GELU (Hendrycks & Gimpel).
-const GELU_CUBIC: f64 = 0.044_715;
 
 impl<T: Float> Var<T> {
     /// `y = e^x`. dy/dx = e^x = y: backward reuses the output, `dx = g * y`.
