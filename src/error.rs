@@ -74,6 +74,86 @@ pub enum Error {
     /// A plot that cannot be drawn (no data, inconsistent shapes, or a drawing error).
     #[error("cannot draw plot: {0}")]
     Plot(String),
+    /// A training run whose loss stopped being a finite number. The run stops there and saves
+    /// nothing more: the checkpoint in `out_dir` (if any) is the last one with finite weights.
+    #[error(
+        "training diverged at step {step}: the {what} is {loss} ({}); {}. {hint}",
+        last_finite_text(.last_finite),
+        kept_text(.out_dir, .saved)
+    )]
+    Diverged {
+        /// The step at which the loss was not finite.
+        step: usize,
+        /// Which loss: `"training loss"` or `"evaluation loss"`.
+        what: &'static str,
+        /// That loss: NaN or infinite.
+        loss: f64,
+        /// The last finite training loss and its step, if a step had one.
+        last_finite: Option<(usize, f32)>,
+        /// The run's out dir.
+        out_dir: PathBuf,
+        /// The step of the checkpoint left in `out_dir`, if there is one.
+        saved: Option<usize>,
+        /// What to try instead, naming the settings to change and their values.
+        hint: String,
+    },
+    /// Sizes that cannot fit in this machine's memory, refused before anything is allocated.
+    #[error("not enough memory: {what} needs {}; ask for smaller sizes", memory_text(.needed, .available))]
+    TooLarge {
+        /// What was asked for, naming the sizes (`"training a GPT with --n-embd 10000000 ..."`).
+        what: String,
+        /// Estimated bytes (see [`crate::train::MemoryEstimate`]); `None` when the count
+        /// overflows a `usize`.
+        needed: Option<usize>,
+        /// Bytes available (`MemAvailable` in `/proc/meminfo`), if known.
+        available: Option<u64>,
+    },
+}
+
+/// `"the last finite training loss was 2.3716, at step 11"`, or that no step had one.
+fn last_finite_text(last: &Option<(usize, f32)>) -> String {
+    match last {
+        Some((step, loss)) => format!("the last finite training loss was {loss:.4}, at step {step}"),
+        None => "no step had a finite training loss".to_string(),
+    }
+}
+
+/// Which checkpoint a diverged run left behind.
+fn kept_text(out_dir: &std::path::Path, saved: &Option<usize>) -> String {
+    match saved {
+        Some(s) => format!("the checkpoint in {} is still the one of step {s}", out_dir.display()),
+        None => "no checkpoint was written".to_string(),
+    }
+}
+
+/// `"about 4.4 TiB (4837158312345 bytes), but this machine has 7.6 GiB available"`, or the same
+/// for a count that overflows.
+fn memory_text(needed: &Option<usize>, available: &Option<u64>) -> String {
+    let needed = match needed {
+        Some(n) => format!("about {} ({n} bytes)", human_bytes(*n as u64)),
+        None => {
+            format!("more than {} (its sizes overflow a {}-bit count)", human_bytes(usize::MAX as u64), usize::BITS)
+        }
+    };
+    match available {
+        Some(a) => format!("{needed}, but this machine has {} available", human_bytes(*a)),
+        None => format!("{needed}, more than any machine has"),
+    }
+}
+
+/// Bytes in binary units with one decimal: `"512 B"`, `"1.5 KiB"`, `"4.4 TiB"`.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Shorthand for results with [`Error`].

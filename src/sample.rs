@@ -88,16 +88,14 @@ fn check_config(op: &str, cfg: &SampleConfig) {
 /// ```
 ///
 /// # Panics
-/// On empty logits, on a NaN or `+inf` logit (a diverged model), or on a configuration that
-/// [`validate`] rejects.
+/// On logits that [`unusable_logits`] refuses (empty, a NaN or `+inf` logit, every logit `-inf`:
+/// check outside models with it, or generate with [`try_generate_watching`]), or on a
+/// configuration that [`validate`] rejects.
 #[track_caller]
 pub fn pick_token(logits: &[f32], cfg: &SampleConfig, rng: &mut TensorRng) -> usize {
     check_config("pick_token", cfg);
-    if logits.is_empty() {
-        tensor::op_panic("pick_token", "logits are empty (vocabulary of size 0)".into());
-    }
-    if let Some(i) = logits.iter().position(|l| l.is_nan() || *l == f32::INFINITY) {
-        tensor::op_panic("pick_token", format!("logit {i} is {} (has the model diverged?)", logits[i]));
+    if let Some(reason) = unusable_logits(logits) {
+        tensor::op_panic("pick_token", format!("{reason} (has the model diverged, or are its weights too large?)"));
     }
     // First max on ties: `>` only moves on a strictly larger value.
     let argmax = (1..logits.len()).fold(0, |best, i| if logits[i] > logits[best] { i } else { best });
@@ -153,6 +151,47 @@ pub fn pick_token(logits: &[f32], cfg: &SampleConfig, rng: &mut TensorRng) -> us
     // Only reachable through rounding (u within an ulp of the total): the last token with mass.
     last_kept
 }
+
+/// Why no token can be drawn from `logits`, or `None` when one can: they are empty, a logit is
+/// NaN or `+inf` (no probability can be computed next to it), or every logit is `-inf` (no token
+/// has any probability). What a model with NaN weights, or finite weights so large that its
+/// forward pass overflows, gives.
+///
+/// ```
+/// use gradlab::sample::unusable_logits;
+/// assert_eq!(unusable_logits(&[0.5, f32::NEG_INFINITY]), None);
+/// assert_eq!(unusable_logits(&[0.5, f32::NAN]).unwrap(), "logit 1 is NaN");
+/// assert_eq!(unusable_logits(&[f32::NEG_INFINITY; 2]).unwrap(), "every logit is -inf");
+/// ```
+pub fn unusable_logits(logits: &[f32]) -> Option<String> {
+    if logits.is_empty() {
+        return Some("the logits are empty (a vocabulary of size 0)".into());
+    }
+    if let Some(i) = logits.iter().position(|l| l.is_nan() || *l == f32::INFINITY) {
+        return Some(format!("logit {i} is {}", logits[i]));
+    }
+    if logits.iter().all(|&l| l == f32::NEG_INFINITY) {
+        return Some("every logit is -inf".into());
+    }
+    None
+}
+
+/// Logits from which no token can be drawn (see [`unusable_logits`]), met while generating.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnusableLogits {
+    /// Which new token they were for: 1 for the first.
+    pub token: usize,
+    /// What is wrong with them (`"logit 3 is NaN"`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for UnusableLogits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the logits for new token {} cannot be sampled from: {}", self.token, self.reason)
+    }
+}
+
+impl std::error::Error for UnusableLogits {}
 
 /// The logits of the last position of `logits (1, T, vocab)`.
 fn last_row(logits: &autograd::Var<f32>) -> Vec<f32> {
@@ -282,7 +321,9 @@ impl<'m> CachedContext<'m> {
 /// Gives the same tokens as [`generate_uncached`] for the same seed.
 ///
 /// # Panics
-/// On an empty prompt, a token id outside the vocabulary, or a configuration [`validate`] rejects.
+/// On an empty prompt, a token id outside the vocabulary, a configuration [`validate`] rejects, or
+/// logits no token can be drawn from ([`unusable_logits`]; a model from outside generates with
+/// [`try_generate_watching`], which returns that as an error).
 #[track_caller]
 pub fn generate(model: &Gpt<f32>, prompt: &[usize], cfg: &SampleConfig, rng: &mut TensorRng) -> Vec<usize> {
     generate_watching(model, prompt, cfg, rng, |_, _| {})
@@ -293,28 +334,56 @@ pub fn generate(model: &Gpt<f32>, prompt: &[usize], cfg: &SampleConfig, rng: &mu
 /// likely candidates ([`top_candidates`]).
 ///
 /// # Panics
-/// As [`generate`].
+/// As [`generate`], and on logits no token can be drawn from (see [`try_generate_watching`]).
 #[track_caller]
 pub fn generate_watching(
     model: &Gpt<f32>,
     prompt: &[usize],
     cfg: &SampleConfig,
     rng: &mut TensorRng,
-    mut watch: impl FnMut(&[f32], usize),
+    watch: impl FnMut(&[f32], usize),
 ) -> Vec<usize> {
     check_config("generate", cfg);
     check_prompt("generate", model, prompt);
-    let mut out = Vec::with_capacity(cfg.max_new_tokens);
+    match try_generate_watching(model, prompt, cfg, rng, watch) {
+        Ok(out) => out,
+        Err(e) => tensor::op_panic("generate", format!("{e} (has the model diverged, or are its weights too large?)")),
+    }
+}
+
+/// [`generate_watching`] for a model from outside (a checkpoint): logits that no token can be
+/// drawn from ([`unusable_logits`]: NaN from weights so large that the forward pass overflows)
+/// stop generation with an [`UnusableLogits`] instead of a panic. The tokens and the draws from
+/// `rng` are otherwise those of [`generate_watching`].
+///
+/// # Panics
+/// On an empty prompt, a token id outside the vocabulary, or a configuration [`validate`] rejects
+/// (all checked by the caller for outside input).
+#[track_caller]
+pub fn try_generate_watching(
+    model: &Gpt<f32>,
+    prompt: &[usize],
+    cfg: &SampleConfig,
+    rng: &mut TensorRng,
+    mut watch: impl FnMut(&[f32], usize),
+) -> std::result::Result<Vec<usize>, UnusableLogits> {
+    check_config("generate", cfg);
+    check_prompt("generate", model, prompt);
+    // Not `with_capacity(max_new_tokens)`: that many may be asked for and never fit in memory.
+    let mut out = Vec::new();
     if cfg.max_new_tokens == 0 {
-        return out;
+        return Ok(out);
     }
     let mut ctx = CachedContext::new(model, prompt);
     loop {
+        if let Some(reason) = unusable_logits(ctx.logits()) {
+            return Err(UnusableLogits { token: out.len() + 1, reason });
+        }
         let token = pick_token(ctx.logits(), cfg, rng);
         watch(ctx.logits(), token);
         out.push(token);
         if out.len() == cfg.max_new_tokens {
-            return out; // the last token's successor is never needed: skip its forward pass
+            return Ok(out); // the last token's successor is never needed: skip its forward pass
         }
         ctx.push(token);
     }
@@ -331,7 +400,7 @@ pub fn generate_uncached(model: &Gpt<f32>, prompt: &[usize], cfg: &SampleConfig,
     check_prompt("generate_uncached", model, prompt);
     let block_size = model.config.block_size;
     let mut context = prompt.to_vec();
-    let mut out = Vec::with_capacity(cfg.max_new_tokens);
+    let mut out = Vec::new();
     for _ in 0..cfg.max_new_tokens {
         let window = &context[context.len().saturating_sub(block_size)..];
         let logits = no_grad(|| model.forward(window, [1, window.len()])); // (1, T, vocab)

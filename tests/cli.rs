@@ -425,7 +425,11 @@ fn training_that_diverges() {
         let mut extra = vec!["--out-dir", "out", "--learning-rate", "1e30", "--eval-interval", "1"];
         extra.extend_from_slice(source);
         let args = train_args(&extra);
-        assert_error(1, &args, &gradlab(dir.path(), &args), &["diverged", "--learning-rate (it was 1e30)"]);
+        let err = assert_error(1, &args, &gradlab(dir.path(), &args), &["diverged", "--learning-rate (it was 1e30)"]);
+        // Its own kind of error, naming the step, the loss and the last finite one.
+        assert!(err.starts_with("error: training diverged at step "), "{err}");
+        assert!(!err.contains("invalid configuration"), "{err}");
+        assert!(err.contains("the last finite training loss was ") || err.contains("no step had a finite"), "{err}");
         let metrics = std::fs::read_to_string(dir.join("out/metrics.jsonl")).unwrap();
         assert!(!metrics.contains("null") && !metrics.is_empty(), "{metrics}");
         let (model, meta) = load_model(&dir.join("out")).unwrap();
@@ -437,7 +441,135 @@ fn training_that_diverges() {
     trained_task(dir.path());
     let resume =
         train_args(&["--task", "sort", "--out-dir", "out", "--resume", "--max-iters", "30", "--learning-rate", "1e30"]);
-    fails(dir.path(), &resume, &["diverged", "still the one of step 20"]);
+    let err = fails(dir.path(), &resume, &["diverged", "still the one of step 20"]);
+    assert!(err.contains("the last finite training loss was "), "{err}");
+}
+
+/// Sizes that cannot fit in memory, asked for by a flag: refused before anything is allocated or
+/// written (they used to abort in the allocator), saying how much the run needs and how much the
+/// machine has; sizes whose byte count overflows a `usize` likewise.
+#[test]
+fn sizes_that_cannot_fit_in_memory() {
+    let dir = TempDir::new("too-large");
+    std::fs::write(dir.join("words.txt"), generated_text(7)).unwrap();
+    for extra in [
+        &["--n-embd", "10000000"][..],
+        &["--batch-size", "1000000000"],
+        &["--block-size", "1000000000"],
+        &["--n-embd", "1024", "--n-layer", "1000000"],
+        &["--data", "words.txt", "--block-size", "16", "--n-embd", "4000000"],
+    ] {
+        let size = format!("{} {}", extra[extra.len() - 2], extra[extra.len() - 1]);
+        let mut extra = extra.to_vec();
+        extra.extend(["--out-dir", "out"]);
+        let mentions = ["not enough memory", "training a GPT", &size, "needs about "];
+        let err = fails(dir.path(), &train_args(&extra), &mentions);
+        if gradlab::train::available_memory().is_some() {
+            assert!(err.contains(" available; ask for smaller sizes"), "{err}");
+        }
+        assert!(!dir.join("out").exists());
+    }
+    // A width whose square overflows: no number of bytes to print, still a clear refusal.
+    let huge = train_args(&["--n-embd", "10000000000000", "--n-head", "1", "--out-dir", "out"]);
+    fails(dir.path(), &huge, &["not enough memory", "overflow a 64-bit count"]);
+    let accumulation = train_args(&["--gradient-accumulation-steps", "100000000000000000000", "--out-dir", "out"]);
+    let out = gradlab(dir.path(), &accumulation);
+    assert_eq!(out.status.code(), Some(2), "clap refuses a number past usize: {}", text(&out.stderr));
+    let accumulation = train_args(&["--gradient-accumulation-steps", "10000000000000000000", "--out-dir", "out"]);
+    fails(dir.path(), &accumulation, &["--gradient-accumulation-steps", "overflows"]);
+    assert!(!dir.join("out").exists());
+    // A beam so wide that its beams, each with its own KV cache, cannot fit; and one that can.
+    trained_task(dir.path());
+    let wide = ["sample", "--ckpt", "out", "--beam", "1000000000000", "--max-new-tokens", "12"];
+    if gradlab::train::available_memory().is_some() {
+        fails(dir.path(), &wide, &["not enough memory", "--beam 1000000000000", "needs about "]);
+    }
+    succeeds(dir.path(), &["sample", "--ckpt", "out", "--beam", "1000000000000", "--max-new-tokens", "2"]);
+}
+
+/// Copies the checkpoint in `dir/out` to `dir/huge` with every weight multiplied by 1e15: finite
+/// `f32` numbers, but so large that the forward pass overflows to NaN logits. (Far larger, every
+/// layer norm's variance overflows and its output collapses to finite zeros: garbage, not NaN.)
+fn write_huge_checkpoint(dir: &Path) {
+    let (model, meta) = load_model(&dir.join("out")).unwrap();
+    for (_, p) in model.named_parameters() {
+        p.update_value(|v| *v = v.mul_scalar(1e15));
+        assert!(p.value().to_vec().iter().all(|x| x.is_finite()));
+    }
+    gradlab::checkpoint::save(&dir.join("huge"), &model, &meta, None).unwrap();
+}
+
+/// A checkpoint whose weights are finite but huge: every command that runs its forward pass used
+/// to panic on its NaN logits (`sample`) or print a `null` loss (`eval`); each is now a clear
+/// error naming the file and the weights. `export` runs no forward pass: it converts the numbers
+/// as they are.
+#[test]
+fn checkpoint_with_finite_but_huge_weights() {
+    let dir = TempDir::new("huge-weights");
+    trained_text(dir.path());
+    write_huge_checkpoint(dir.path());
+    let mentions = ["huge/model.safetensors", "NaN", "weights are finite but so large", "overflows f32"];
+    fails(dir.path(), &["sample", "--ckpt", "huge", "--max-new-tokens", "5"], &mentions);
+    fails(dir.path(), &["sample", "--ckpt", "huge/model.safetensors", "--temperature", "0"], &mentions);
+    fails(dir.path(), &["sample", "--ckpt", "huge", "--max-new-tokens", "5", "--show-probs", "3"], &mentions);
+    fails(dir.path(), &["sample", "--ckpt", "huge", "--max-new-tokens", "5", "--beam", "3"], &mentions);
+    let err = fails(dir.path(), &["eval", "--ckpt", "huge", "--data", "words.txt"], &mentions);
+    assert!(err.contains("its loss on the val split of words.txt is NaN"), "{err}");
+    assert!(err.contains("(up to ") && err.contains(", in "), "names the largest weight: {err}");
+    succeeds(dir.path(), &["export", "--ckpt", "huge", "--out", "huge.safetensors"]);
+}
+
+/// `--resume` compares what the data paths point at, not how they are spelled: `./words.txt`,
+/// `words.txt` and the absolute path are one file; another file with the same text is not, nor is
+/// a file named like the built-in text.
+#[test]
+fn resume_with_the_same_data_file_spelled_differently() {
+    let dir = TempDir::new("resume-same-file");
+    trained_text(dir.path());
+    let resume = |data: &str, max_iters: &'static str| {
+        let args = train_args(&[
+            "--data",
+            data,
+            "--block-size",
+            "16",
+            "--out-dir",
+            "out",
+            "--resume",
+            "--max-iters",
+            max_iters,
+        ]);
+        args.into_iter().map(String::from).collect::<Vec<String>>()
+    };
+    let run = |args: Vec<String>| succeeds(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    run(resume("./words.txt", "30"));
+    let absolute = dir.join("words.txt").display().to_string();
+    run(resume(&absolute, "40"));
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    run(resume("sub/../words.txt", "50"));
+    let (_, meta) = load_model(&dir.join("out")).unwrap();
+    assert_eq!((meta.step, meta.source.as_str()), (50, "data:words.txt"), "the checkpoint keeps its spelling");
+
+    std::fs::write(dir.join("copy.txt"), generated_text(2024)).unwrap();
+    let refuse = |args: Vec<String>, mentions: &[&str]| {
+        fails(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), mentions)
+    };
+    refuse(resume("copy.txt", "60"), &["cannot resume", "data:words.txt", "copy.txt"]);
+    refuse(resume("missing.txt", "60"), &["missing.txt"]);
+    // The built-in text is not a path: a file called `shakespeare` is another source.
+    std::fs::write(dir.join("shakespeare"), generated_text(2024)).unwrap();
+    succeeds(dir.path(), &train_args(&["--data", "./shakespeare", "--block-size", "16", "--out-dir", "sh"]));
+    let args = train_args(&[
+        "--data",
+        "shakespeare",
+        "--block-size",
+        "16",
+        "--out-dir",
+        "sh",
+        "--resume",
+        "--max-iters",
+        "30",
+    ]);
+    fails(dir.path(), &args, &["cannot resume", "data:./shakespeare", "data:shakespeare"]);
 }
 
 /// A valid file whose weights are NaN (a run that diverged before this fix, or another tool's).

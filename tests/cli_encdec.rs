@@ -257,3 +257,50 @@ fn flags_and_checkpoints_of_the_other_model_are_refused() {
     fails(dir.path(), &resume_gpt, &["encoder-decoder checkpoint", "not a GPT"]);
     assert!(!dir.join("x").exists());
 }
+
+/// The encoder-decoder's failures: a diverged run is its own error (step, last finite loss, the
+/// checkpoint kept, the setting to lower); sizes that cannot fit in memory are refused before
+/// anything is written; a checkpoint whose weights are finite but huge (NaN logits) is a clear
+/// error for `sample` (every way of decoding) and `eval`, not a panic.
+#[test]
+fn divergence_sizes_and_huge_weights_are_clear_errors() {
+    let dir = TempDir::new("encdec-failures");
+    let mut diverging = TINY.to_vec();
+    diverging.extend(["2", "--out-dir", "div", "--lr-factor", "1e30", "--eval-interval", "1", "--max-iters", "50"]);
+    let out = gradlab(dir.path(), &diverging);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: training diverged at step "), "{err}");
+    for m in [
+        "the last finite training loss was ",
+        "the checkpoint in div is still the one of step ",
+        "--lr-factor (it was 1e30)",
+    ] {
+        assert!(err.contains(m), "{err:?} does not mention {m:?}");
+    }
+    let (model, meta) = load_encdec(&dir.join("div")).unwrap();
+    assert!(model.named_parameters().iter().all(|(_, p)| p.value().to_vec().iter().all(|x| x.is_finite())));
+    assert!(err.contains(&format!("still the one of step {}.", meta.step)), "{err}");
+
+    for (flag, value) in [("--n-embd", "10000000"), ("--batch-size", "100000000000"), ("--d-ff", "100000000000")] {
+        let args =
+            ["train", "--model", "encdec", "--task", "reverse", "--no-progress", "--out-dir", "big", flag, value];
+        fails(dir.path(), &args, &["not enough memory", "training an encoder-decoder", value, "needs about "]);
+        assert!(!dir.join("big").exists());
+    }
+
+    train(dir.path(), "out", &["--max-iters", "10", "--eval-interval", "10"]);
+    let (model, meta) = load_encdec(&dir.join("out")).unwrap();
+    for (_, p) in model.named_parameters() {
+        p.update_value(|v| *v = v.mul_scalar(1e15)); // finite, but the forward pass overflows
+        assert!(p.value().to_vec().iter().all(|x| x.is_finite()));
+    }
+    gradlab::checkpoint::save_encdec(&dir.join("huge"), &model, &meta, None).unwrap();
+    let mentions = ["huge/model.safetensors", "NaN", "weights are finite but so large", "overflows f32"];
+    for extra in [&["--temperature", "0"][..], &["--temperature", "1", "--show-probs", "2"], &["--beam", "3"]] {
+        let mut args = vec!["sample", "--ckpt", "huge", "--prompt", "123456<"];
+        args.extend_from_slice(extra);
+        fails(dir.path(), &args, &mentions);
+    }
+    fails(dir.path(), &["eval", "--ckpt", "huge"], &["its loss on the val split of task reverse is NaN"]);
+}

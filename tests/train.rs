@@ -4,11 +4,14 @@
 
 use std::path::Path;
 
+use gradlab::Error;
 use gradlab::checkpoint::{load_model, load_train_state};
 use gradlab::cli::{TrainArgs, train_config};
 use gradlab::data::Task;
 use gradlab::report::LOSS_PLOT;
-use gradlab::train::{EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MetricsLog, StepLoss, TrainConfig, train};
+use gradlab::train::{
+    EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MemoryEstimate, MetricsLog, Source, StepLoss, TrainConfig, train,
+};
 use gradlab::transformer::Module;
 
 mod common;
@@ -259,8 +262,18 @@ fn a_diverging_run_leaves_the_losses_up_to_its_checkpoint() {
         text
     };
 
-    let err = train(&diverging).unwrap_err().to_string();
-    assert!(err.contains("diverged"), "{err}");
+    match train(&diverging).unwrap_err() {
+        Error::Diverged { step, loss, last_finite, saved, out_dir, .. } => {
+            assert!(!loss.is_finite());
+            assert_eq!(out_dir, dir.path());
+            // The checkpoint of the last evaluation before the step that diverged is kept.
+            assert!(saved.is_some_and(|s| s <= step), "{saved:?} {step}");
+            if let Some((s, l)) = last_finite {
+                assert!(s < step && l.is_finite());
+            }
+        }
+        other => panic!("not a divergence: {other}"),
+    }
     ends_at_the_checkpoint();
 
     train(&TrainConfig { max_iters: 20, ..cfg.clone() }).unwrap();
@@ -290,4 +303,74 @@ fn step_loss_lines_round_trip() {
     // An evaluation record is not a step loss, nor is a torn line.
     assert!(StepLoss::from_json(r#"{"step":3,"train_loss":1.0}"#).is_none());
     assert!(StepLoss::from_json(r#"{"step":3,"lo"#).is_none());
+}
+
+/// The memory estimate counts exactly the parameters the models have (with and without biases),
+/// grows with every size, and says `None` instead of overflowing.
+#[test]
+fn memory_estimate_counts_the_models_parameters_and_never_overflows() {
+    use gradlab::transformer::{Gpt, GptConfig, NormPlacement, Transformer, TransformerConfig};
+    for bias in [false, true] {
+        let c = GptConfig { vocab_size: 13, block_size: 9, n_layer: 3, n_head: 2, n_embd: 8, dropout: 0.1, bias };
+        let e = MemoryEstimate::gpt_training(&c, 4, 9).unwrap();
+        assert_eq!(e.parameters, Gpt::<f32>::new(c, 0).num_parameters(), "bias {bias}");
+        // Weights, gradients and Adam's two moments at the least.
+        assert!(e.bytes > 16 * e.parameters);
+        let eval = MemoryEstimate::gpt_evaluation(&c, 4, 9).unwrap();
+        assert!(eval.bytes < e.bytes && eval.parameters == e.parameters);
+        for bigger in [
+            MemoryEstimate::gpt_training(&c, 5, 9),
+            MemoryEstimate::gpt_training(&GptConfig { n_layer: 4, ..c }, 4, 9),
+            MemoryEstimate::gpt_training(&GptConfig { n_embd: 10, ..c }, 4, 9),
+        ] {
+            assert!(bigger.unwrap().bytes > e.bytes);
+        }
+    }
+    for norm in [NormPlacement::Post, NormPlacement::Pre] {
+        let c = TransformerConfig {
+            src_vocab: 13,
+            tgt_vocab: 13,
+            d_model: 8,
+            n_head: 2,
+            d_ff: 12,
+            n_encoder_layers: 2,
+            n_decoder_layers: 3,
+            max_len: 7,
+            dropout: 0.1,
+            tie_weights: false,
+            norm,
+        };
+        let e = MemoryEstimate::encdec_training(&c, 4, 7, 6).unwrap();
+        let actual = Transformer::<f32>::new(c, 0).num_parameters();
+        // Pre-LN has a final norm on each side (4 d), post-LN none: counted either way.
+        assert!(e.parameters >= actual && e.parameters <= actual + 4 * 8, "{} vs {actual}", e.parameters);
+    }
+    let huge =
+        GptConfig { vocab_size: 65, block_size: 64, n_layer: 4, n_head: 1, n_embd: 1 << 33, dropout: 0.0, bias: false };
+    assert_eq!(MemoryEstimate::gpt_training(&huge, 12, 64), None, "(2^33)^2 x 12 overflows 64 bits");
+    let wide = GptConfig { n_embd: 64, ..huge };
+    assert_eq!(MemoryEstimate::gpt_training(&wide, usize::MAX, 64), None);
+    assert!(MemoryEstimate::gpt_training(&wide, 1 << 30, 64).unwrap().bytes > 1 << 40);
+}
+
+/// A checkpoint's recorded data source matches the same file however the path is spelled, and
+/// never a file standing in for a built-in text.
+#[test]
+fn a_source_matches_the_same_file_however_spelled() {
+    let dir = TempDir::new("source-paths");
+    std::fs::write(dir.join("a.txt"), "text").unwrap();
+    std::fs::write(dir.join("b.txt"), "text").unwrap();
+    let a = dir.join("a.txt");
+    let recorded = Source::Text(a.clone()).describe();
+    let dotted = dir.path().join(".").join("a.txt");
+    assert!(Source::Text(dotted).is_recorded_as(&recorded));
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    assert!(Source::Text(dir.path().join("sub").join("..").join("a.txt")).is_recorded_as(&recorded));
+    assert!(!Source::Text(dir.join("b.txt")).is_recorded_as(&recorded));
+    assert!(!Source::Text(dir.join("missing.txt")).is_recorded_as(&recorded));
+    assert!(!Source::Task(Task::Sort).is_recorded_as(&recorded));
+    assert!(Source::Task(Task::Sort).is_recorded_as("task:sort"));
+    assert!(Source::Text("shakespeare".into()).is_recorded_as("data:shakespeare"));
+    assert!(!Source::Text("shakespeare".into()).is_recorded_as("data:./shakespeare"));
+    assert!(!Source::Text("./shakespeare".into()).is_recorded_as("data:shakespeare"));
 }

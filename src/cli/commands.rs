@@ -9,11 +9,14 @@ use transformer::{Gpt, GptConfig, Module};
 use super::args::{
     BenchArgs, BuildupArgs, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, ModelArg, SampleArgs, SplitArg, TrainArgs,
 };
+use crate::beam::{Beam, beam_search};
 use crate::checkpoint;
 use crate::data::{CharTokenizer, IGNORE, Split, Task, TaskData, TextData};
 use crate::error::{Error, Result};
-use crate::sample::{SampleConfig, generate, generate_watching, top_candidates, validate};
-use crate::train::{Source, TrainConfig, batch_loss, train};
+use crate::sample::{
+    CachedContext, SampleConfig, UnusableLogits, top_candidates, try_generate_watching, unusable_logits, validate,
+};
+use crate::train::{MemoryEstimate, Source, TrainConfig, batch_loss, check_memory, train};
 
 /// The training configuration the flags describe (defaults from the chosen source).
 pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
@@ -101,7 +104,8 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
         let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
         let start = tok.encode("\n").unwrap_or_else(|_| vec![0]);
         let sc = SampleConfig { max_new_tokens: 200, temperature: 0.8, top_k: None, top_p: None };
-        let out = generate(&model, &start, &sc, &mut rng_from_seed(cfg.seed));
+        let out = try_generate_watching(&model, &start, &sc, &mut rng_from_seed(cfg.seed), |_, _| {})
+            .map_err(|e| overflowing_weights(&cfg.out_dir, &model, e.to_string()))?;
         println!("\na sample:\n{}", tok.decode(&out));
     }
     let last = report.evals.last();
@@ -168,6 +172,12 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
     if a.show_probs == Some(0) {
         return Err(Error::Config("--show-probs must be at least 1".into()));
     }
+    if let Some(width) = a.beam {
+        let c = &meta.config;
+        // A beam's context: a KV cache of keys and values per block, up to block_size positions.
+        let state_bytes = [2, c.n_layer, c.block_size, c.n_embd, 4].iter().try_fold(1usize, |p, &f| p.checked_mul(f));
+        check_beam_memory(width, c.vocab_size, cfg.max_new_tokens, state_bytes)?;
+    }
     for i in 0..a.num_samples {
         if i > 0 {
             println!("---------------");
@@ -181,16 +191,25 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
         let mut steps = Vec::new(); // (top candidates, picked) per generated token, for --show-probs
         let (out, log_prob) = match a.beam {
             Some(width) => {
-                let found = crate::beam::beam_search_gpt(&model, &ids, width, cfg.max_new_tokens, None);
+                let found = beam_search_checked(
+                    CachedContext::new(&model, &ids),
+                    |ctx| ctx.logits().to_vec(),
+                    |ctx, t| ctx.push(t),
+                    width,
+                    cfg.max_new_tokens,
+                    None,
+                )
+                .map_err(|e| overflowing_weights(&a.ckpt, &model, e.to_string()))?;
                 (found.tokens, Some(found.log_prob))
             }
             None => {
                 let k = a.show_probs.unwrap_or(0);
-                let out = generate_watching(&model, &ids, &cfg, &mut rng, |logits, picked| {
+                let out = try_generate_watching(&model, &ids, &cfg, &mut rng, |logits, picked| {
                     if k > 0 {
                         steps.push((top_candidates(logits, k), picked));
                     }
-                });
+                })
+                .map_err(|e| overflowing_weights(&a.ckpt, &model, e.to_string()))?;
                 (out, None)
             }
         };
@@ -207,6 +226,93 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error for a checkpoint whose weights are all finite but whose forward pass is not (`what`
+/// says what came out NaN or infinite): weights so large that the computation overflows `f32`.
+/// Names the weights file and the parameter with the largest magnitude.
+pub(crate) fn overflowing_weights(ckpt: &Path, model: &dyn Module<f32>, what: String) -> Error {
+    let path = checkpoint::resolve(ckpt).unwrap_or_else(|_| ckpt.to_path_buf());
+    let largest = model
+        .named_parameters()
+        .into_iter()
+        .map(|(name, p)| (name, p.value().to_vec().iter().fold(0f32, |m, x| m.max(x.abs()))))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let largest = largest.map(|(name, m)| format!(" (up to {m:.2e}, in {name})")).unwrap_or_default();
+    Error::checkpoint(
+        path,
+        format!(
+            "{what}; its weights are finite but so large{largest} that the forward pass overflows f32, \
+             so this model cannot be used (was it trained with too high a learning rate?)"
+        ),
+    )
+}
+
+/// [`beam_search`] over states from a checkpoint's model: logits no token can be drawn from
+/// ([`unusable_logits`]) end the search with an error instead of a panic. Until then the search,
+/// its tokens and its score are exactly [`beam_search`]'s; after, no further forward pass runs.
+pub(crate) fn beam_search_checked<S: Clone>(
+    start: S,
+    logits: impl Fn(&S) -> Vec<f32>,
+    push: impl Fn(&mut S, usize),
+    width: usize,
+    max_new_tokens: usize,
+    end: Option<usize>,
+) -> std::result::Result<Beam, UnusableLogits> {
+    let bad: std::cell::RefCell<Option<UnusableLogits>> = std::cell::RefCell::new(None);
+    // Each state carries how many tokens it has generated, for the message.
+    let found = beam_search(
+        (start, 0usize),
+        |(state, generated)| {
+            if bad.borrow().is_some() {
+                return vec![0.0]; // one certain token: every beam ends quickly, with no more work
+            }
+            let row = logits(state);
+            match unusable_logits(&row) {
+                None => row,
+                Some(reason) => {
+                    *bad.borrow_mut() = Some(UnusableLogits { token: generated + 1, reason });
+                    vec![0.0]
+                }
+            }
+        },
+        |(state, generated), token| {
+            if bad.borrow().is_none() {
+                push(state, token);
+            }
+            *generated += 1;
+        },
+        width,
+        max_new_tokens,
+        end,
+    );
+    match bad.into_inner() {
+        Some(e) => Err(e),
+        None => Ok(found),
+    }
+}
+
+/// Refuses `--beam width` when its beams cannot fit in memory: up to `min(width,
+/// vocab^new_tokens)` beams at once, each with its own decoder state of `state_bytes` (`None`:
+/// more than a `usize` counts), its tokens, and a candidate per token of the vocabulary; the
+/// beams of a step and of the next exist together.
+pub(crate) fn check_beam_memory(
+    width: usize,
+    vocab: usize,
+    new_tokens: usize,
+    state_bytes: Option<usize>,
+) -> Result<()> {
+    let reachable = u32::try_from(new_tokens).ok().and_then(|n| vocab.checked_pow(n));
+    let beams = reachable.map_or(width, |r| r.min(width));
+    // A candidate is a score, a beam index and a token (32 bytes); a logit is 4.
+    let per_beam = [state_bytes, new_tokens.checked_mul(8), vocab.checked_mul(36)]
+        .into_iter()
+        .try_fold(0usize, |acc, b| acc.checked_add(b?))
+        .and_then(|b| b.checked_mul(2));
+    let bytes = per_beam.and_then(|b| b.checked_mul(beams));
+    check_memory(bytes.map(|bytes| MemoryEstimate { parameters: 0, bytes }), || {
+        format!("--beam {width} ({beams} beams at once, each with its own decoder state)")
+    })
 }
 
 /// `--show-probs`: one line per generated token: the token picked, then the most likely
@@ -243,11 +349,29 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
         SplitArg::Train => Split::Train,
         SplitArg::Val => Split::Val,
     };
+    // A batch holds at most every block of the split.
+    let blocks = data.tokens(split).len().saturating_sub(1) / block;
+    let rows = a.batch_size.min(blocks.max(1));
+    check_memory(MemoryEstimate::gpt_evaluation(&meta.config, rows, block), || {
+        format!(
+            "evaluating a GPT of {} layers of width {} over a vocabulary of {} on --batch-size {} blocks \
+             of {block} tokens ({rows} in a batch here)",
+            meta.config.n_layer, meta.config.n_embd, meta.config.vocab_size, a.batch_size
+        )
+    })?;
     model.set_training(false);
     let (mut sum, mut count) = (0.0f64, 0usize);
     for batch in data.sequential_batches(split, a.batch_size, block) {
         let n = batch.y.iter().filter(|&&y| y != IGNORE).count();
-        sum += no_grad(|| batch_loss(&model, &batch).item() as f64) * n as f64;
+        let loss = no_grad(|| batch_loss(&model, &batch).item() as f64);
+        if !loss.is_finite() {
+            return Err(overflowing_weights(
+                &a.ckpt,
+                &model,
+                format!("its loss on the {} split of {} is {loss}", split.name(), loaded.name),
+            ));
+        }
+        sum += loss * n as f64;
         count += n;
     }
     let line = serde_json::json!({"split": split.name(), "loss": sum / count as f64, "tokens": count, "blocks": count / block, "ckpt": a.ckpt.display().to_string()});

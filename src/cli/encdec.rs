@@ -11,9 +11,10 @@ use super::commands::task_of;
 use crate::checkpoint::load_encdec;
 use crate::data::{CharTokenizer, Split, Task, TaskData};
 use crate::error::{Error, Result};
-use crate::sample::{SampleConfig, pick_token, top_candidates, validate};
+use crate::sample::{SampleConfig, UnusableLogits, pick_token, top_candidates, unusable_logits, validate};
 use crate::seq2seq::{Seq2SeqConfig, grade_seq2seq, seq2seq_loss};
-use crate::train::encdec::{EncDecRunConfig, train_encdec};
+use crate::train::encdec::{EncDecRunConfig, model_config, train_encdec};
+use crate::train::{MemoryEstimate, check_memory};
 
 /// `--eval-interval` and `--eval-iters` of an encoder-decoder run when unset.
 pub(crate) const ENCDEC_EVAL_DEFAULTS: (usize, usize) = (250, 10);
@@ -84,6 +85,7 @@ pub fn encdec_run_config(a: &TrainArgs) -> Result<EncDecRunConfig> {
 /// `train --model encdec`: trains, then prints the held-out exact match and a few answers.
 pub(crate) fn run_train_encdec(a: &TrainArgs) -> Result<()> {
     let cfg = encdec_run_config(a)?;
+    check_encdec_memory(&cfg)?;
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = a.threads {
         builder = builder.num_threads(n);
@@ -103,6 +105,28 @@ pub(crate) fn run_train_encdec(a: &TrainArgs) -> Result<()> {
     );
     println!("next: cargo run --release -- sample --ckpt {}", cfg.out_dir.display());
     Ok(())
+}
+
+/// Refuses a run whose model and batches cannot fit in memory (see [`MemoryEstimate`]), before
+/// anything is allocated or written.
+fn check_encdec_memory(cfg: &EncDecRunConfig) -> Result<()> {
+    let data = TaskData::new(cfg.task, cfg.task.line_len())?;
+    let config = model_config(cfg, &data);
+    crate::checkpoint::validate_encdec_config(&config).map_err(Error::Config)?;
+    let (src_len, tgt_len) = data.seq2seq_lengths();
+    let m = &cfg.model;
+    let estimate = MemoryEstimate::encdec_training(&config, m.batch_size, src_len, tgt_len);
+    check_memory(estimate, || {
+        let parameters = match estimate {
+            Some(e) => format!("{} parameters, each with its gradient and Adam's two moments", e.parameters),
+            None => "more parameters and activations than a usize can count".to_string(),
+        };
+        format!(
+            "training an encoder-decoder with --n-encoder-layers {} --n-decoder-layers {} --n-head {} --n-embd {} \
+             --d-ff {} ({parameters}) on --batch-size {} examples of {src_len} + {tgt_len} tokens",
+            m.n_encoder_layers, m.n_decoder_layers, m.n_head, m.d_model, m.d_ff, m.batch_size
+        )
+    })
 }
 
 /// The model, its tokenizer and its task from an encoder-decoder checkpoint, dropout off.
@@ -135,6 +159,14 @@ pub(crate) fn run_sample_encdec(a: &SampleArgs) -> Result<()> {
     if a.beam == Some(0) || a.show_probs == Some(0) {
         return Err(Error::Config("--beam and --show-probs must be at least 1".into()));
     }
+    if let Some(width) = a.beam {
+        let c = &model.config;
+        // A beam's decoder state: self-attention keys and values per decoder layer, and (once
+        // the beam diverges from the others) its own cross-attention keys and values.
+        let state_bytes =
+            [4, c.n_decoder_layers, c.max_len, c.d_model, 4].iter().try_fold(1usize, |p, &f| p.checked_mul(f));
+        super::commands::check_beam_memory(width, c.tgt_vocab, cfg.max_new_tokens, state_bytes)?;
+    }
     if a.prompt.as_deref() == Some("") {
         return Err(Error::Config("--prompt must not be empty".into()));
     }
@@ -163,9 +195,26 @@ pub(crate) fn run_sample_encdec(a: &SampleArgs) -> Result<()> {
             )));
         }
         let mut steps = Vec::new();
+        let unusable = |e: UnusableLogits| super::commands::overflowing_weights(&a.ckpt, &model, e.to_string());
         let (out, log_prob) = match a.beam {
             Some(width) => {
-                let found = crate::beam::beam_search_encdec(&model, src, *start, None, width, cfg.max_new_tokens);
+                /// A beam's decoder state and the logits of its next token.
+                #[derive(Clone)]
+                struct Beam {
+                    decode: transformer::DecodeState<f32>,
+                    next: Vec<f32>,
+                }
+                let mut decode = transformer::DecodeState::new(&model, src, [1, src.len()], None);
+                let next = no_grad(|| decode.step(&model, &[*start])).to_vec(); // (1, tgt_vocab)
+                let found = super::commands::beam_search_checked(
+                    Beam { decode, next },
+                    |b| b.next.clone(),
+                    |b, t| b.next = no_grad(|| b.decode.step(&model, &[t])).to_vec(),
+                    width,
+                    cfg.max_new_tokens,
+                    None,
+                )
+                .map_err(unusable)?;
                 (found.tokens, Some(found.log_prob))
             }
             None => {
@@ -173,6 +222,9 @@ pub(crate) fn run_sample_encdec(a: &SampleArgs) -> Result<()> {
                 let (mut out, mut last) = (Vec::new(), *start);
                 for _ in 0..cfg.max_new_tokens {
                     let logits = no_grad(|| state.step(&model, &[last])).to_vec(); // (1, vocab)
+                    if let Some(reason) = unusable_logits(&logits) {
+                        return Err(unusable(UnusableLogits { token: out.len() + 1, reason }));
+                    }
                     let token = pick_token(&logits, &cfg, &mut rng);
                     if let Some(k) = a.show_probs {
                         steps.push((top_candidates(&logits, k), token));
@@ -221,6 +273,10 @@ pub(crate) fn run_eval_encdec(a: &EvalArgs) -> Result<()> {
         })
         .sum::<f64>()
         / batches as f64;
+    if !loss.is_finite() {
+        let what = format!("its loss on the {} split of task {} is {loss}", split.name(), data.task.name());
+        return Err(super::commands::overflowing_weights(&a.ckpt, &model, what));
+    }
     let graded = grade_seq2seq(&model, &data, 200, 0);
     let exact = graded.iter().filter(|g| g.correct()).count() as f64 / graded.len() as f64;
     let line = serde_json::json!({"split": split.name(), "loss": loss, "batches": batches, "exact_match_held_out": exact, "ckpt": a.ckpt.display().to_string()});

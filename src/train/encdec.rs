@@ -179,8 +179,9 @@ fn estimate(run: &Run, data: &TaskData, cfg: &EncDecRunConfig, seed: u64) -> (f6
 /// Trains as `cfg` says. Nothing is written before every input has been checked.
 ///
 /// # Errors
-/// [`Error::Config`] for settings that make no model, a resume that does not match its
-/// checkpoint, or a loss that stops being finite; checkpoint and I/O errors as `train`.
+/// [`Error::Config`] for settings that make no model or a resume that does not match its
+/// checkpoint; [`Error::Diverged`] for a loss that stops being finite; checkpoint and I/O errors
+/// as `train`.
 pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
     if cfg.eval_interval == 0 || cfg.eval_iters == 0 {
         return Err(Error::Config("--eval-interval and --eval-iters must be at least 1".into()));
@@ -226,6 +227,9 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
     }
     let started = Instant::now();
     let mut window = (Instant::now(), 0usize);
+    // For the message if the run diverges: the checkpoint on disk and the last finite loss.
+    let mut saved = cfg.resume.then_some(run.step);
+    let mut last_finite = if cfg.resume { super::last_logged_loss(&cfg.out_dir) } else { None };
     loop {
         let step = run.step;
         let lr = schedule.lr_at(step);
@@ -234,9 +238,8 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
         if (step.is_multiple_of(cfg.eval_interval) || last) && !resumed_here {
             let (train_loss, val_loss) = estimate(&run, &data, cfg, cfg.model.seed ^ step as u64);
             if !(train_loss.is_finite() && val_loss.is_finite()) {
-                return Err(Error::Config(format!(
-                    "training diverged at step {step}: the evaluation loss is not finite"
-                )));
+                let loss = if train_loss.is_finite() { val_loss } else { train_loss };
+                return Err(diverged(cfg, step, "evaluation loss", loss, last_finite, saved));
             }
             let secs = window.0.elapsed().as_secs_f64();
             let record = EvalRecord {
@@ -255,6 +258,7 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
             report.evals.push(record);
             window = (Instant::now(), 0);
             save(cfg, &run)?;
+            saved = Some(step);
         }
         if last {
             break;
@@ -265,8 +269,9 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
             (loss.item(), loss.backward())
         });
         if !value.is_finite() {
-            return Err(Error::Config(format!("training diverged at step {step}: the training loss is {value}")));
+            return Err(diverged(cfg, step, "training loss", value.into(), last_finite, saved));
         }
+        last_finite = Some((step, value));
         let mut grads = grads;
         if cfg.model.grad_clip > 0.0 {
             clip_grad_norm(&mut grads, &params, cfg.model.grad_clip);
@@ -282,6 +287,30 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.plots = write_plots(cfg, &run.model, &data)?;
     Ok(report)
+}
+
+/// The error for a loss that is no longer a finite number: the run stops before saving anything
+/// more, as the GPT's does.
+fn diverged(
+    cfg: &EncDecRunConfig,
+    step: usize,
+    what: &'static str,
+    loss: f64,
+    last_finite: Option<(usize, f32)>,
+    saved: Option<usize>,
+) -> Error {
+    Error::Diverged {
+        step,
+        what,
+        loss,
+        last_finite,
+        out_dir: cfg.out_dir.clone(),
+        saved,
+        hint: format!(
+            "Try a lower --lr-factor (it was {:?}) or a --grad-clip (it was {:?})",
+            cfg.model.lr_factor, cfg.model.grad_clip
+        ),
+    }
 }
 
 /// `loss.svg` from the logs, and the three attention heatmaps of one held-out example.

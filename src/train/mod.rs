@@ -8,7 +8,7 @@ mod metrics;
 mod spin;
 mod step;
 
-pub use config::{Source, TrainConfig};
+pub use config::{MemoryEstimate, Source, TrainConfig, available_memory, check_memory};
 pub use eval::{Graded, batch_loss, estimate_loss, grade_task};
 pub use metrics::{EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MetricsLog, StepLoss};
 pub use spin::with_workers_spinning;
@@ -76,6 +76,12 @@ fn effective_block(cfg: &TrainConfig, data: &Dataset) -> usize {
 }
 
 /// Trains as `cfg` says, inside a thread pool of `cfg.threads` workers.
+///
+/// # Errors
+/// [`Error::Config`] for settings that make no run or a resume that does not match its
+/// checkpoint; [`Error::TooLarge`] for sizes that cannot fit in memory (checked before anything
+/// is allocated or written, see [`MemoryEstimate`]); [`Error::Diverged`] when a loss stops being
+/// finite (nothing more is saved); data, checkpoint and I/O errors as they come.
 pub fn train(cfg: &TrainConfig) -> Result<TrainReport> {
     cfg.validate()?;
     let mut builder = rayon::ThreadPoolBuilder::new();
@@ -98,16 +104,9 @@ struct Run {
 
 /// A fresh model and optimizer, or the checkpoint in the out dir when resuming.
 fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
+    let block = effective_block(cfg, data);
     if cfg.resume {
         let (model, meta) = checkpoint::load_model(&cfg.out_dir)?;
-        if meta.source != cfg.source.describe() {
-            return Err(Error::Config(format!(
-                "cannot resume: the checkpoint in {} was trained on {}, not {}",
-                cfg.out_dir.display(),
-                meta.source,
-                cfg.source.describe()
-            )));
-        }
         // The checkpoint fixes the model; settings that disagree would be silently ignored, or
         // (a longer block) make batches the model cannot take.
         let differences = model_differences(&meta.config, &cfg.gpt_config(meta.config.vocab_size));
@@ -118,6 +117,7 @@ fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
                 differences.join(", ")
             )));
         }
+        check_training_memory(cfg, &meta.config, block)?;
         let state = checkpoint::load_train_state(&cfg.out_dir, &model)?;
         if state.step > cfg.max_iters {
             // The loop stops when the step equals max_iters: starting past it would never stop.
@@ -136,12 +136,30 @@ fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
     let tokenizer = data.tokenizer();
     let config = cfg.gpt_config(tokenizer.vocab_size());
     config.validate().map_err(Error::Config)?;
+    check_training_memory(cfg, &config, block)?;
     let model = Gpt::<f32>::new(config, cfg.seed);
     let opt = adamw(cfg, &model);
     let meta =
         ModelMeta { config, vocab: tokenizer.vocab_string(), step: 0, seed: cfg.seed, source: cfg.source.describe() };
     // Batches draw from their own stream, separate from initialisation and dropout.
     Ok(Run { model, opt, data_rng: rng_from_seed(cfg.seed.wrapping_add(1)), step: 0, meta })
+}
+
+/// Refuses a run of a GPT of `config` on batches of `block` tokens that cannot fit in memory
+/// (see [`MemoryEstimate`]), before the model, its optimizer or a batch is allocated.
+fn check_training_memory(cfg: &TrainConfig, config: &GptConfig, block: usize) -> Result<()> {
+    let estimate = MemoryEstimate::gpt_training(config, cfg.batch_size, block);
+    check_memory(estimate, || {
+        let parameters = match estimate {
+            Some(e) => format!("{} parameters, each with its gradient and Adam's two moments", e.parameters),
+            None => "more parameters and activations than a usize can count".to_string(),
+        };
+        format!(
+            "training a GPT with --n-layer {} --n-head {} --n-embd {} --block-size {} over a vocabulary of {} \
+             ({parameters}) on --batch-size {} sequences of {block} tokens",
+            config.n_layer, config.n_head, config.n_embd, config.block_size, config.vocab_size, cfg.batch_size
+        )
+    })
 }
 
 /// Each model setting where `wanted` differs from the checkpoint's `ckpt`, as
@@ -184,6 +202,15 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             Error::Config(format!("--resume needs a checkpoint in --out-dir {}: {e}", cfg.out_dir.display()))
         })?;
         let (_, meta) = checkpoint::load_model(&cfg.out_dir)?;
+        // Before the data is read: text of another source may not even fit the vocabulary.
+        if !cfg.source.is_recorded_as(&meta.source) {
+            return Err(Error::Config(format!(
+                "cannot resume: the checkpoint in {} was trained on {}, not {}",
+                cfg.out_dir.display(),
+                meta.source,
+                cfg.source.describe()
+            )));
+        }
         Some(CharTokenizer::from_chars(meta.vocab.chars().collect()))
     } else {
         None
@@ -224,6 +251,8 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     let started = Instant::now();
     let mut window = (Instant::now(), 0usize); // throughput since the last evaluation
     let mut saved = cfg.resume.then_some(run.step); // the step of the checkpoint on disk
+    // The last finite training loss, for the message if the run diverges.
+    let mut last_finite = if cfg.resume { last_logged_loss(&cfg.out_dir) } else { None };
     loop {
         let step = run.step;
         let lr = schedule.lr_at(step);
@@ -235,7 +264,7 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             if !(train_loss.is_finite() && val_loss.is_finite()) {
                 bar.finish_and_clear();
                 let loss = if train_loss.is_finite() { val_loss } else { train_loss };
-                return Err(diverged(cfg, step, "evaluation loss", loss, saved));
+                return Err(diverged(cfg, step, "evaluation loss", loss, last_finite, saved));
             }
             let secs = window.0.elapsed().as_secs_f64();
             let record = EvalRecord {
@@ -269,8 +298,9 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         let (loss, grads) = with_workers_spinning(|| step_gradients(&run.model, &batches, &mut run.data_rng));
         if !loss.is_finite() {
             bar.finish_and_clear();
-            return Err(diverged(cfg, step, "training loss", loss.into(), saved));
+            return Err(diverged(cfg, step, "training loss", loss.into(), last_finite, saved));
         }
+        last_finite = Some((step, loss));
         with_workers_spinning(|| apply_update(&mut run.opt, grads, &params, cfg.grad_clip));
         loss_log.push(StepLoss { step, loss });
         report.losses.push(loss);
@@ -292,16 +322,29 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
 /// The error for a loss that is no longer a finite number. A diverged model never recovers, and
 /// its weights would only overwrite the last good checkpoint (and make sampling fail), so the run
 /// stops before saving anything more.
-fn diverged(cfg: &TrainConfig, step: usize, what: &str, loss: f64, saved: Option<usize>) -> Error {
-    let kept = match saved {
-        Some(s) => format!("the checkpoint in {} is still the one of step {s}", cfg.out_dir.display()),
-        None => "no checkpoint was written".to_string(),
-    };
-    Error::Config(format!(
-        "training diverged at step {step}: the {what} is {loss}; {kept}. Try a lower --learning-rate (it was {:?}) \
-         or a --grad-clip",
-        cfg.learning_rate
-    ))
+fn diverged(
+    cfg: &TrainConfig,
+    step: usize,
+    what: &'static str,
+    loss: f64,
+    last_finite: Option<(usize, f32)>,
+    saved: Option<usize>,
+) -> Error {
+    Error::Diverged {
+        step,
+        what,
+        loss,
+        last_finite,
+        out_dir: cfg.out_dir.clone(),
+        saved,
+        hint: format!("Try a lower --learning-rate (it was {:?}) or a --grad-clip", cfg.learning_rate),
+    }
+}
+
+/// The last finite loss in the loss log of `out_dir` and its step, if there is one: where a
+/// resumed run starts from, for the message if it diverges before a step of its own.
+pub(crate) fn last_logged_loss(out_dir: &std::path::Path) -> Option<(usize, f32)> {
+    LossLog::read_all(out_dir).ok()?.into_iter().rev().find(|r| r.loss.is_finite()).map(|r| (r.step, r.loss))
 }
 
 fn progress_bar(cfg: &TrainConfig, start: usize) -> ProgressBar {

@@ -47,7 +47,7 @@ mod unary;
 
 pub use compare::assert_allclose;
 pub use element::Float;
-pub use error::{ShapeError, op_panic};
+pub use error::{ShapeError, layer_panic, op_panic};
 pub use layer_norm::LayerNormStats;
 pub use layout::{Layout, broadcast_shape, contiguous_strides, for_each_offsets, normalize_axes, normalize_axis};
 pub use random::{TensorRng, rng_from_seed, standard_normal};

@@ -315,7 +315,7 @@ impl<T: Float> Decoder<T> {
     ) -> Var<T> {
         // `zip` below would silently skip the layers that have no cache.
         if caches.len() != self.layers.len() || memory_kv.len() != self.layers.len() {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "Decoder::forward_cached",
                 format!(
                     "{} KV caches and {} cross keys/values given for {} layers",

@@ -45,8 +45,14 @@ pub struct Dropout {
 
 impl Dropout {
     /// A dropout layer drawing from a model's shared state.
+    ///
+    /// # Panics
+    /// Unless `p` is in `[0, 1)`.
+    #[track_caller]
     pub fn new(p: f64, state: &Rc<DropoutState>) -> Self {
-        assert!((0.0..1.0).contains(&p), "Dropout: p must be in [0, 1), got {p}");
+        if !(0.0..1.0).contains(&p) {
+            tensor::layer_panic("Dropout", format!("p must be in [0, 1), got {p}"));
+        }
         Dropout { p, state: state.clone() }
     }
 

@@ -49,10 +49,10 @@ impl<T: Float> Embedding<T> {
     pub fn forward(&self, ids: &[usize], ids_shape: &[usize]) -> Var<T> {
         let _scope = autograd::profile::enter(autograd::profile::EMBEDDING);
         if ids.len() != ids_shape.iter().product::<usize>() {
-            tensor::op_panic("Embedding", format!("{} ids given for shape {ids_shape:?}", ids.len()));
+            tensor::layer_panic("Embedding", format!("{} ids given for shape {ids_shape:?}", ids.len()));
         }
         if let Some(&bad) = ids.iter().find(|&&i| i >= self.vocab()) {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "Embedding",
                 format!(
                     "token id {bad} is outside the vocabulary of {} (table shape {:?})",

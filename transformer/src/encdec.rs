@@ -90,7 +90,7 @@ impl<T: Float> Transformer<T> {
     #[track_caller]
     pub fn new(config: TransformerConfig, seed: u64) -> Self {
         if config.n_head == 0 || config.d_model % config.n_head != 0 {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "Transformer",
                 format!("d_model {} is not divisible by n_head {}", config.d_model, config.n_head),
             );
@@ -361,14 +361,14 @@ impl<T: Float> DecodeState<T> {
     pub fn from_memory(model: &Transformer<T>, memory: &Var<T>, src_pad: Option<&[bool]>) -> Self {
         let m = memory.shape();
         if m.len() != 3 || m[2] != model.config.d_model {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "DecodeState::from_memory",
                 format!("memory {m:?} is not (B, S, d_model) with d_model = {}", model.config.d_model),
             );
         }
         let (b, s) = (m[0], m[1]);
         if let Some(p) = src_pad.filter(|p| p.len() != b * s) {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "DecodeState::from_memory",
                 format!("{} source padding flags for memory {m:?}, which needs (B, S) = {}", p.len(), b * s),
             );
@@ -400,13 +400,13 @@ impl<T: Float> DecodeState<T> {
     pub fn step(&mut self, model: &Transformer<T>, tokens: &[usize]) -> Tensor<T> {
         let b = self.batch;
         if tokens.len() != b {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "DecodeState::step",
                 format!("{} tokens given (shape [{}]) for a batch of shape [{b}]", tokens.len(), tokens.len()),
             );
         }
         if self.position >= model.positions.max_len() {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "DecodeState::step",
                 format!("position {} is past the model's max_len {}", self.position, model.positions.max_len()),
             );
@@ -437,10 +437,10 @@ impl<T: Float> DecodeState<T> {
     #[track_caller]
     pub fn reorder(&mut self, rows: &[usize]) {
         if rows.is_empty() {
-            tensor::op_panic("DecodeState::reorder", format!("no rows given for a batch of shape [{}]", self.batch));
+            tensor::layer_panic("DecodeState::reorder", format!("no rows given for a batch of shape [{}]", self.batch));
         }
         if let Some(&bad) = rows.iter().find(|&&r| r >= self.batch) {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "DecodeState::reorder",
                 format!("row {bad} in rows {rows:?} is outside the batch of shape [{}]", self.batch),
             );

@@ -90,7 +90,7 @@ impl<T: Float> Gpt<T> {
     #[track_caller]
     pub fn new(config: GptConfig, seed: u64) -> Self {
         if let Err(e) = config.validate() {
-            tensor::op_panic("Gpt", e);
+            tensor::layer_panic("Gpt", e);
         }
         let mut rng: TensorRng = rng_from_seed(seed);
         let dropout_state = DropoutState::new(seed ^ 0xd0d0);
@@ -136,7 +136,7 @@ impl<T: Float> Gpt<T> {
     pub fn forward(&self, ids: &[usize], shape: [usize; 2]) -> Var<T> {
         let [b, t] = shape;
         if t > self.config.block_size {
-            tensor::op_panic("Gpt", format!("sequence length {t} exceeds block_size {}", self.config.block_size));
+            tensor::layer_panic("Gpt", format!("sequence length {t} exceeds block_size {}", self.config.block_size));
         }
         let x = self.wpe.forward(&self.wte.forward(ids, &[b, t]), 0); // (B, T, d)
         let mut x = self.drop.forward(&x);
@@ -188,11 +188,11 @@ impl<T: Float> Gpt<T> {
         let [b, t] = shape;
         // `zip` below would silently skip the blocks that have no cache.
         if caches.len() != self.blocks.len() {
-            tensor::op_panic("Gpt", format!("{} KV caches given for {} blocks", caches.len(), self.blocks.len()));
+            tensor::layer_panic("Gpt", format!("{} KV caches given for {} blocks", caches.len(), self.blocks.len()));
         }
         let start = caches.first().map_or(0, |c| c.len());
         if start + t > self.config.block_size {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "Gpt",
                 format!("cached length {start} + {t} new tokens exceeds block_size {}", self.config.block_size),
             );

@@ -68,7 +68,7 @@ impl<T: Float> Linear<T> {
         let shape = x.shape();
         let in_f = self.in_features();
         if shape.last() != Some(&in_f) {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "Linear",
                 format!(
                     "input shape {shape:?} does not end in in_features {in_f} (weight shape {:?})",

@@ -87,7 +87,7 @@ impl<T: Float> KvCache<T> {
     #[track_caller]
     pub fn append(&mut self, k: &Tensor<T>, v: &Tensor<T>) {
         if k.shape() != v.shape() || k.ndim() != 4 {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "KvCache::append",
                 format!("keys {:?} and values {:?} must have one shape (B, h, T, d_head)", k.shape(), v.shape()),
             );
@@ -95,7 +95,7 @@ impl<T: Float> KvCache<T> {
         if let Some(buf) = &self.k {
             let (b, n) = (buf.shape(), k.shape());
             if (b[0], b[1], b[3]) != (n[0], n[1], n[3]) {
-                tensor::op_panic(
+                tensor::layer_panic(
                     "KvCache::append",
                     format!("new keys {n:?} do not fit the cached (B, h, _, d_head) = {b:?}"),
                 );
@@ -138,10 +138,10 @@ impl<T: Float> KvCache<T> {
 #[track_caller]
 fn check_rows(op: &str, rows: &[usize], shape: &[usize]) {
     if rows.is_empty() {
-        tensor::op_panic(op, format!("no rows given for the cached batch of shape {shape:?}"));
+        tensor::layer_panic(op, format!("no rows given for the cached batch of shape {shape:?}"));
     }
     if let Some(&bad) = rows.iter().find(|&&r| r >= shape[0]) {
-        tensor::op_panic(
+        tensor::layer_panic(
             op,
             format!("row {bad} in rows {rows:?} is outside the cached batch of {} (shape {shape:?})", shape[0]),
         );
@@ -269,7 +269,7 @@ impl<T: Float> MultiHeadAttention<T> {
         rng: &mut TensorRng,
     ) -> Self {
         if n_head == 0 || d % n_head != 0 {
-            tensor::op_panic("MultiHeadAttention", format!("d_model {d} is not divisible by n_head {n_head}"));
+            tensor::layer_panic("MultiHeadAttention", format!("d_model {d} is not divisible by n_head {n_head}"));
         }
         MultiHeadAttention {
             q_proj: Linear::new(d, d, bias, init, rng),
@@ -340,7 +340,7 @@ impl<T: Float> MultiHeadAttention<T> {
     pub fn project_kv(&self, x_kv: &Var<T>) -> CrossKv<T> {
         let s = x_kv.shape();
         if s.len() != 3 || s[2] != self.k_proj.in_features() {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "MultiHeadAttention::project_kv",
                 format!(
                     "memory {s:?} is not (B, S, d) with d = {} (k_proj weight {:?})",
@@ -365,7 +365,7 @@ impl<T: Float> MultiHeadAttention<T> {
     pub fn forward_kv(&self, x_q: &Var<T>, kv: &CrossKv<T>, mask: Option<&Tensor<T>>) -> Var<T> {
         let (s, ks) = (x_q.shape(), kv.keys.shape());
         if s.len() != 3 || s[0] != ks[0] || ks[1] != self.n_head || s[2] != ks[1] * ks[3] {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "MultiHeadAttention::forward_kv",
                 format!("queries {s:?} (B, Tq, d) do not fit keys {ks:?} (B, h, S, d_head) with {} heads", self.n_head),
             );

@@ -57,7 +57,7 @@ impl<T: Float> SinusoidalEncoding<T> {
     pub fn forward(&self, x: &Var<T>, start: usize) -> Var<T> {
         let t = x.shape()[x.ndim() - 2];
         if start + t > self.max_len() {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "SinusoidalEncoding",
                 format!("positions {start}..{} exceed max_len {}", start + t, self.max_len()),
             );
@@ -89,7 +89,7 @@ impl<T: Float> LearnedPositional<T> {
     #[track_caller]
     pub fn positions(&self, start: usize, len: usize) -> Var<T> {
         if start + len > self.max_len() {
-            tensor::op_panic(
+            tensor::layer_panic(
                 "LearnedPositional",
                 format!("positions {start}..{} exceed max_len {}", start + len, self.max_len()),
             );

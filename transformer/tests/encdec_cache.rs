@@ -218,17 +218,17 @@ fn panic_message(f: impl FnOnce()) -> String {
 }
 
 #[test]
-fn misuse_panics_with_the_op_and_shapes() {
+fn misuse_panics_naming_the_layer_and_shapes() {
     let m = model(NormPlacement::Post, true);
     let mut state = DecodeState::new(&m, &SRC, [B, S], Some(&PAD));
     let msg = panic_message(|| {
         state.step(&m, &[0, 0]);
     });
-    assert!(msg.contains("DecodeState::step") && msg.contains("[2]") && msg.contains("[3]"), "{msg}");
+    assert!(msg.starts_with("layer 'DecodeState::step'") && msg.contains("[2]") && msg.contains("[3]"), "{msg}");
     let msg = panic_message(|| state.clone().reorder(&[0, 3]));
-    assert!(msg.contains("DecodeState::reorder") && msg.contains("row 3"), "{msg}");
+    assert!(msg.starts_with("layer 'DecodeState::reorder'") && msg.contains("row 3"), "{msg}");
     let msg = panic_message(|| state.clone().reorder(&[]));
-    assert!(msg.contains("DecodeState::reorder"), "{msg}");
+    assert!(msg.starts_with("layer 'DecodeState::reorder'"), "{msg}");
     let msg = panic_message(|| {
         DecodeState::new(&m, &SRC, [B, S], Some(&PAD[..4]));
     });
@@ -248,5 +248,6 @@ fn misuse_panics_with_the_op_and_shapes() {
     let msg = panic_message(|| {
         layer.cross_attn.forward_kv(&x, &kv, None);
     });
-    assert!(msg.contains("forward_kv") && msg.contains("[2, 1, 8]") && msg.contains("[3, 2, 5, 4]"), "{msg}");
+    assert!(msg.starts_with("layer 'MultiHeadAttention::forward_kv'"), "{msg}");
+    assert!(msg.contains("[2, 1, 8]") && msg.contains("[3, 2, 5, 4]"), "{msg}");
 }

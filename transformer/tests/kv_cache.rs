@@ -63,8 +63,10 @@ fn cache_rejects_positions_past_the_block() {
     no_grad(|| gpt.forward_cached(&columns(&[0; B * T], 0, T), [B, T], &mut caches));
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         no_grad(|| gpt.forward_cached(&[0; B], [B, 1], &mut caches));
-    }));
-    assert!(err.is_err(), "a token past block_size must be refused");
+    }))
+    .expect_err("a token past block_size must be refused");
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.starts_with("layer 'Gpt': cached length 7 + 1 new tokens exceeds block_size 7"), "{msg}");
 }
 
 #[test]
@@ -91,6 +93,8 @@ fn one_cache_per_block_is_required() {
     assert_eq!(caches.len(), 3);
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         no_grad(|| gpt.forward_cached(&[0; B], [B, 1], &mut caches[..2]));
-    }));
-    assert!(err.is_err(), "a missing cache must not silently skip a block");
+    }))
+    .expect_err("a missing cache must not silently skip a block");
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert_eq!(msg, "layer 'Gpt': 2 KV caches given for 3 blocks");
 }
