@@ -10,96 +10,16 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use tensor::{Float, Tensor};
 
-/// How the input tensor is laid out over its storage.
-#[derive(Clone, Debug)]
-enum Kind {
-    Contiguous,
-    /// Storage in another axis order, viewed through `permute(perm)`.
-    Permuted(Vec<usize>),
-    /// Storage with `extra` more elements along `axis`, viewed through `narrow(axis, start, ..)`.
-    Narrowed {
-        axis: usize,
-        start: usize,
-        extra: usize,
-    },
-    /// Storage without the first `lead` axes and with size 1 where `ones`, broadcast (stride 0).
-    Broadcast {
-        ones: Vec<bool>,
-        lead: usize,
-    },
-}
-
-#[derive(Clone, Debug)]
-struct Input {
-    shape: Vec<usize>,
-    kind: Kind,
-    data: Vec<f64>,
-}
-
-fn base_shape(shape: &[usize], kind: &Kind) -> Vec<usize> {
-    match kind {
-        Kind::Contiguous => shape.to_vec(),
-        Kind::Permuted(perm) => {
-            let mut base = vec![0; shape.len()];
-            for (i, &p) in perm.iter().enumerate() {
-                base[p] = shape[i];
-            }
-            base
-        }
-        Kind::Narrowed { axis, extra, .. } => {
-            let mut base = shape.to_vec();
-            base[*axis] += extra;
-            base
-        }
-        Kind::Broadcast { ones, lead } => (*lead..shape.len()).map(|i| if ones[i] { 1 } else { shape[i] }).collect(),
-    }
-}
-
-fn build<T: Float>(inp: &Input) -> Tensor<T> {
-    let data: Vec<T> = inp.data.iter().map(|&v| T::from_f64(v)).collect();
-    let base = Tensor::from_vec(data, &base_shape(&inp.shape, &inp.kind));
-    let t = match &inp.kind {
-        Kind::Contiguous => base,
-        Kind::Permuted(perm) => base.permute(&perm.iter().map(|&p| p as isize).collect::<Vec<_>>()),
-        Kind::Narrowed { axis, start, .. } => base.narrow(*axis as isize, *start, inp.shape[*axis]),
-        Kind::Broadcast { .. } => base.broadcast_to(&inp.shape),
-    };
-    assert_eq!(t.shape(), &inp.shape[..]);
-    t
-}
+mod common;
+use common::{Input, build, indices, input_with, input_with_shape};
 
 /// Mostly reals in [-10, 10], with small integers mixed in so that ties happen.
-fn value() -> impl Strategy<Value = f64> {
+fn value() -> impl Strategy<Value = f64> + Clone {
     prop_oneof![-10.0f64..10.0, (-3i32..=3).prop_map(f64::from)]
 }
 
-fn input_with_shape(shape: Vec<usize>) -> impl Strategy<Value = Input> {
-    let nd = shape.len();
-    let kind = if nd == 0 {
-        Just(Kind::Contiguous).boxed()
-    } else {
-        prop_oneof![
-            Just(Kind::Contiguous),
-            Just((0..nd).collect::<Vec<_>>()).prop_shuffle().prop_map(Kind::Permuted),
-            (0..nd, 0..3usize, 0..3usize).prop_map(|(axis, a, b)| Kind::Narrowed {
-                axis,
-                start: a.min(b),
-                extra: a.max(b)
-            }),
-            (vec(any::<bool>(), nd), 0..=nd).prop_map(|(ones, lead)| Kind::Broadcast { ones, lead }),
-        ]
-        .boxed()
-    };
-    (Just(shape), kind)
-        .prop_flat_map(|(shape, kind)| {
-            let n: usize = base_shape(&shape, &kind).iter().product();
-            (Just(shape), Just(kind), vec(value(), n))
-        })
-        .prop_map(|(shape, kind, data)| Input { shape, kind, data })
-}
-
 fn any_input() -> impl Strategy<Value = Input> {
-    vec(1..=5usize, 1..=4).prop_flat_map(input_with_shape)
+    input_with(value())
 }
 
 /// A random subset of the axes, in random order, each named positively or negatively.
@@ -117,15 +37,6 @@ fn case() -> impl Strategy<Value = (Input, Vec<isize>, bool)> {
         let nd = inp.shape.len();
         (Just(inp), axes_of(nd), any::<bool>())
     })
-}
-
-/// Every multi-index of `shape` in row-major order.
-fn indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for &d in shape {
-        out = out.into_iter().flat_map(|prefix| (0..d).map(move |i| [prefix.clone(), vec![i]].concat())).collect();
-    }
-    out
 }
 
 /// The reference reduction: for each output element, gathers its group of input values (reduced
@@ -276,7 +187,7 @@ fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
 }
 
 fn sum_to_shape_case() -> impl Strategy<Value = (Vec<usize>, Input)> {
-    broadcast_pair().prop_flat_map(|(target, big)| (Just(target), input_with_shape(big)))
+    broadcast_pair().prop_flat_map(|(target, big)| (Just(target), input_with_shape(big, value())))
 }
 
 fn check_sum_to_shape<T: Float>(target: &[usize], inp: &Input) {

@@ -8,90 +8,11 @@
 //! becomes a relative error of that size in `exp(x - m)`; the sum of `n` terms adds `n * eps`
 //! relative; the final division, log or subtraction one rounding more.
 
-use proptest::collection::vec;
 use proptest::prelude::*;
 use tensor::{Float, Tensor};
 
-/// How the input tensor is laid out over its storage.
-#[derive(Clone, Debug)]
-enum Kind {
-    Contiguous,
-    /// Storage in another axis order, viewed through `permute(perm)`.
-    Permuted(Vec<usize>),
-    /// Storage with `extra` more elements along `axis`, viewed through `narrow(axis, start, ..)`.
-    Narrowed {
-        axis: usize,
-        start: usize,
-        extra: usize,
-    },
-    /// Storage without the first `lead` axes and with size 1 where `ones`, broadcast (stride 0).
-    Broadcast {
-        ones: Vec<bool>,
-        lead: usize,
-    },
-}
-
-#[derive(Clone, Debug)]
-struct Input {
-    shape: Vec<usize>,
-    kind: Kind,
-    data: Vec<f64>,
-}
-
-fn base_shape(shape: &[usize], kind: &Kind) -> Vec<usize> {
-    match kind {
-        Kind::Contiguous => shape.to_vec(),
-        Kind::Permuted(perm) => {
-            let mut base = vec![0; shape.len()];
-            for (i, &p) in perm.iter().enumerate() {
-                base[p] = shape[i];
-            }
-            base
-        }
-        Kind::Narrowed { axis, extra, .. } => {
-            let mut base = shape.to_vec();
-            base[*axis] += extra;
-            base
-        }
-        Kind::Broadcast { ones, lead } => (*lead..shape.len()).map(|i| if ones[i] { 1 } else { shape[i] }).collect(),
-    }
-}
-
-fn build<T: Float>(inp: &Input) -> Tensor<T> {
-    let data: Vec<T> = inp.data.iter().map(|&v| T::from_f64(v)).collect();
-    let base = Tensor::from_vec(data, &base_shape(&inp.shape, &inp.kind));
-    let t = match &inp.kind {
-        Kind::Contiguous => base,
-        Kind::Permuted(perm) => base.permute(&perm.iter().map(|&p| p as isize).collect::<Vec<_>>()),
-        Kind::Narrowed { axis, start, .. } => base.narrow(*axis as isize, *start, inp.shape[*axis]),
-        Kind::Broadcast { .. } => base.broadcast_to(&inp.shape),
-    };
-    assert_eq!(t.shape(), &inp.shape[..]);
-    t
-}
-
-fn input_with(value: impl Strategy<Value = f64> + Clone + 'static) -> impl Strategy<Value = Input> {
-    vec(1..=5usize, 1..=4)
-        .prop_flat_map(move |shape| {
-            let nd = shape.len();
-            let kind = prop_oneof![
-                Just(Kind::Contiguous),
-                Just((0..nd).collect::<Vec<_>>()).prop_shuffle().prop_map(Kind::Permuted),
-                (0..nd, 0..3usize, 0..3usize).prop_map(|(axis, a, b)| Kind::Narrowed {
-                    axis,
-                    start: a.min(b),
-                    extra: a.max(b)
-                }),
-                (vec(any::<bool>(), nd), 0..=nd).prop_map(|(ones, lead)| Kind::Broadcast { ones, lead }),
-            ];
-            let value = value.clone();
-            (Just(shape), kind).prop_flat_map(move |(shape, kind)| {
-                let n: usize = base_shape(&shape, &kind).iter().product();
-                (Just(shape), Just(kind), vec(value.clone(), n))
-            })
-        })
-        .prop_map(|(shape, kind, data)| Input { shape, kind, data })
-}
+mod common;
+use common::{Input, Kind, build, indices, input_with};
 
 /// An input and an axis (positive or negative) to work along.
 fn case(value: impl Strategy<Value = f64> + Clone + 'static) -> impl Strategy<Value = (Input, isize)> {
@@ -104,15 +25,6 @@ fn case(value: impl Strategy<Value = f64> + Clone + 'static) -> impl Strategy<Va
 /// Values around ±1e4, where a naive `exp` overflows: the lanes mix near-ties and huge gaps.
 fn large() -> impl Strategy<Value = f64> + Clone {
     (prop_oneof![Just(1e4), Just(-1e4)], -3.0f64..0.0).prop_map(|(big, d)| big + d)
-}
-
-/// Every multi-index of `shape` in row-major order.
-fn indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for &d in shape {
-        out = out.into_iter().flat_map(|prefix| (0..d).map(move |i| [prefix.clone(), vec![i]].concat())).collect();
-    }
-    out
 }
 
 /// One lane along the axis: its values (as f64) and the index of each in the full tensor.
