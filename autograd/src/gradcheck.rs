@@ -146,16 +146,6 @@ fn dot(a: &Tensor<f64>, w: &[f64]) -> f64 {
     a.to_vec().iter().zip(w).map(|(x, y)| x * y).sum()
 }
 
-/// Multi-index of the `flat`-th element in row-major order.
-fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for (i, &d) in shape.iter().enumerate().rev() {
-        idx[i] = flat % d;
-        flat /= d;
-    }
-    idx
-}
-
 /// `t` with one logical element moved by `delta`, keeping `t`'s layout when its elements don't
 /// overlap (so strided inputs stay strided); broadcast layouts become contiguous.
 fn perturbed(t: &Tensor<f64>, flat: usize, delta: f64) -> Tensor<f64> {
@@ -166,7 +156,7 @@ fn perturbed(t: &Tensor<f64>, flat: usize, delta: f64) -> Tensor<f64> {
         return Tensor::from_vec(v, t.shape());
     }
     let mut storage = (**t.storage()).clone();
-    storage[t.layout().index_of(&unravel(flat, t.shape()))] += delta;
+    storage[t.layout().index_of(&tensor::unravel_index(flat, t.shape()))] += delta;
     Tensor::from_storage(std::sync::Arc::new(storage), t.layout().clone())
 }
 
@@ -242,7 +232,7 @@ impl GradCheck {
                 let score = err - allowed;
                 if score > worst_score {
                     worst_score = score;
-                    check.worst_index = unravel(j, original.shape());
+                    check.worst_index = tensor::unravel_index(j, original.shape());
                     check.worst_analytic = a;
                     check.worst_numeric = numeric;
                 }

@@ -210,7 +210,7 @@ fn compare_by_hand(comparisons: &[Comparison]) -> Outcome {
                     c.name,
                     c.engine.shape(),
                     bad.len(),
-                    unravel(w, c.engine.shape()),
+                    tensor::unravel_index(w, c.engine.shape()),
                     y[w],
                     e[w]
                 ));
@@ -230,13 +230,3 @@ fn compare_by_hand(comparisons: &[Comparison]) -> Outcome {
 }
 
 const FIRST_WRONG: &str = "  (gradients are checked in backward order: the later ones depend on this one)\n";
-
-/// Multi-index of the `flat`-th element in row-major order.
-fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for (i, &d) in shape.iter().enumerate().rev() {
-        idx[i] = flat % d;
-        flat /= d;
-    }
-    idx
-}

@@ -7,6 +7,7 @@
 //! `f64` whatever the element type.
 
 use crate::error::op_panic;
+use crate::layout::unravel_index;
 use crate::{Float, Tensor};
 
 /// Whether one pair of elements is close, in f64.
@@ -21,16 +22,6 @@ fn paired<T: Float>(op: &str, a: &Tensor<T>, b: &Tensor<T>) -> (Vec<T>, Vec<T>) 
         op_panic(op, format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()));
     }
     (a.to_vec(), b.to_vec())
-}
-
-/// The multi-index of the `flat`-th element in row-major order.
-fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut index = vec![0; shape.len()];
-    for (i, &d) in index.iter_mut().zip(shape).rev() {
-        *i = flat % d;
-        flat /= d;
-    }
-    index
 }
 
 impl<T: Float> Tensor<T> {
@@ -134,7 +125,7 @@ pub fn assert_allclose<T: Float>(a: &Tensor<T>, b: &Tensor<T>, rtol: f64, atol: 
          abs diff = {diff:e} (allowed {allowed:e}), rel diff = {rel:e}\n  \
          shapes: a {sa:?}, b {sb:?} ({dtype})",
         n = av.len(),
-        index = unravel(k, a.shape()),
+        index = unravel_index(k, a.shape()),
         allowed = atol + rtol * yf.abs(),
         sa = a.shape(),
         sb = b.shape(),

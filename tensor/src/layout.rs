@@ -421,6 +421,20 @@ impl<const N: usize> Rows<N> {
     }
 }
 
+/// The multi-index of the `flat`-th element of `shape` in row-major order.
+///
+/// ```
+/// assert_eq!(tensor::unravel_index(5, &[2, 3]), vec![1, 2]);
+/// ```
+pub fn unravel_index(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &d) in index.iter_mut().zip(shape).rev() {
+        *i = flat % d;
+        flat /= d;
+    }
+    index
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

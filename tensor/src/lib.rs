@@ -49,7 +49,9 @@ pub use compare::assert_allclose;
 pub use element::Float;
 pub use error::{ShapeError, layer_panic, op_panic};
 pub use layer_norm::LayerNormStats;
-pub use layout::{Layout, broadcast_shape, contiguous_strides, for_each_offsets, normalize_axes, normalize_axis};
+pub use layout::{
+    Layout, broadcast_shape, contiguous_strides, for_each_offsets, normalize_axes, normalize_axis, unravel_index,
+};
 pub use random::{TensorRng, rng_from_seed, standard_normal};
 pub use tensor::Tensor;
 pub use unary::{GELU_CUBIC, SQRT_2_OVER_PI};
