@@ -189,8 +189,9 @@ impl<T: Float> Var<T> {
         }
         // Backward closures compute with plain tensors, but nothing they do should be recorded.
         let _no_record = GradModeGuard::set(false);
-        // Declared first so it is dropped last: everything below, frees included, is timed.
-        let mut timer = crate::profile::is_enabled().then(crate::profile::BackwardTimer::begin);
+        // Profiling hook (does nothing unless `profile::record` runs): closures are charged to
+        // their ops' kinds, the rest to bookkeeping. Declared first so it is dropped last.
+        let mut timer = crate::profile::BackwardTimer::begin();
         let order = topological_order(self);
         let mut grads: HashMap<NodeId, Tensor<T>> = HashMap::new();
         grads.insert(self.id(), seed);
@@ -204,13 +205,10 @@ impl<T: Float> Var<T> {
                 continue;
             };
             let Some(grad) = grads.remove(&var.id()) else { continue };
-            let input_grads = match &mut timer {
-                Some(t) => t.closure(op.profile_kind(), || (op.backward)(&grad)),
-                None => (op.backward)(&grad),
-            };
+            let input_grads = timer.closure(op.name.kind(), || (op.backward)(&grad));
             if is_anomaly_enabled() {
                 let input_shapes = || op.inputs.iter().map(|v| v.shape()).collect();
-                crate::anomaly::check_backward(&op.name, &grad, &input_grads, input_shapes);
+                crate::anomaly::check_backward(op.name.name(), &grad, &input_grads, input_shapes);
             }
             debug_assert_eq!(
                 input_grads.len(),
@@ -225,7 +223,7 @@ impl<T: Float> Var<T> {
                 }
                 if g.shape() != input.shape().as_slice() {
                     tensor::op_panic(
-                        &op.name,
+                        op.name.name(),
                         format!(
                             "backward produced a gradient of shape {:?} for an input of shape {:?}",
                             g.shape(),

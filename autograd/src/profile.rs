@@ -11,20 +11,24 @@
 //!   Forward time inside a scope is charged to its kind, excluding the time of nested scopes;
 //!   ops recorded inside a scope are tagged with the innermost scope's kind, and the time of
 //!   their backward closures is charged to that kind too.
-//! - **Op names, outside any scope.** Ops compute their value first and then enter the graph
+//! - **Op kinds, outside any scope.** Ops compute their value first and then enter the graph
 //!   through [`Var::from_op`](crate::Var::from_op), so the time since the previous hook is the
-//!   op's kernel (plus the glue code around it); it is charged by the op's name: `matmul` to
-//!   matmul, `softmax`/`log_softmax`/`logsumexp` to softmax, `attention` to attention,
-//!   `layer_norm` to layer norm, `index_select` to embedding,
-//!   `cross_entropy` to loss, everything else to elementwise (see [`kind_of_op`]).
+//!   op's kernel (plus the glue code around it); it is charged to the kind the op was defined
+//!   with ([`OpName`](crate::OpName)): `matmul` to matmul, `softmax`/`log_softmax`/`logsumexp` to
+//!   softmax, `attention` to attention, `layer_norm` to layer norm, `index_select` to embedding,
+//!   the cross-entropies to loss, every op named by a plain string to elementwise.
 //! - **The engine's own work.** Recording a node (cloning input handles, boxing the closure),
 //!   and in backward everything but the closures (topological sort, hash-map updates, the adds
 //!   that accumulate gradients, shape checks) is graph bookkeeping. Freeing a graph (the `Drop`
 //!   of its root node, which frees every node and value behind it) is allocation.
 //! - Time outside all of these (batch sampling, glue between layers at top level) is "other".
 //!
+//! The engine calls this module from three places only, each one line: [`Var::from_op`]
+//! (`OpTimer`), the backward loop (`BackwardTimer`) and the freeing of a graph (`DropTimer`).
 //! Off by default, and free when off: each hook is one read of a thread-local `bool`, with no
 //! clock reads and no allocation; [`hook_calls`] lets a test check that nothing ran.
+//!
+//! [`Var::from_op`]: crate::Var::from_op
 //!
 //! ```
 //! use autograd::{Var, profile};
@@ -44,6 +48,8 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::{Duration, Instant};
+
+use crate::OpName;
 
 /// Matrix products (`matmul` ops outside any scope: linear layers, the LM head).
 pub const MATMUL: &str = "matmul";
@@ -71,19 +77,6 @@ pub const OTHER: &str = "other";
 /// Every kind, in the order reports print them.
 pub const KINDS: [&str; 11] =
     [MATMUL, ATTENTION, SOFTMAX, LAYER_NORM, ELEMENTWISE, EMBEDDING, LOSS, OPTIMIZER, GRAPH, ALLOCATION, OTHER];
-
-/// The kind an op is charged to by its name, when it runs outside any [`scope`].
-pub fn kind_of_op(name: &str) -> &'static str {
-    match name {
-        "matmul" => MATMUL,
-        "softmax" | "log_softmax" | "logsumexp" => SOFTMAX,
-        "attention" => ATTENTION,
-        "layer_norm" => LAYER_NORM,
-        "index_select" => EMBEDDING,
-        "cross_entropy" => LOSS,
-        _ => ELEMENTWISE,
-    }
-}
 
 /// Time charged to one kind, and how many ops (forward) and backward closures it covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,22 +317,41 @@ impl Drop for ScopeGuard {
     }
 }
 
-/// Called by `Var::from_op` with profiling on, after the op computed its value: charges the
-/// time since the last hook to the op's kind (the innermost scope, or by name) and returns the
-/// kind to tag the node with (`None` inside a backward pass or a drop).
-pub(crate) fn op_begin(name: &str) -> Option<&'static str> {
-    with_active(|s| {
-        let now = Instant::now();
-        let kind = s.scopes.last().copied().unwrap_or_else(|| kind_of_op(name));
-        s.lap(now, kind);
-        s.profile.entry(kind).forward_ops += 1;
-        kind
-    })
+/// Times the recording of one op by [`Var::from_op`](crate::Var::from_op). Begun after the op
+/// computed its value: charges the time since the last hook to the op's kind (or the innermost
+/// scope's, which then tags the op for its backward too); the time until it drops, recording the
+/// node, is graph bookkeeping. Inactive when profiling is off, in a backward pass or a drop.
+pub(crate) struct OpTimer {
+    active: bool,
 }
 
-/// Called by `Var::from_op` after recording the node: that work is graph bookkeeping.
-pub(crate) fn op_end() {
-    with_active(|s| s.lap(Instant::now(), GRAPH));
+impl OpTimer {
+    /// Starts timing the recording of `op`, charging the kernel before it.
+    #[inline]
+    pub(crate) fn begin(op: &mut OpName) -> Self {
+        if !is_enabled() {
+            return OpTimer { active: false };
+        }
+        let active = with_active(|s| {
+            let now = Instant::now();
+            if let Some(&scope) = s.scopes.last() {
+                op.charged_to(scope);
+            }
+            s.lap(now, op.kind());
+            s.profile.entry(op.kind()).forward_ops += 1;
+        })
+        .is_some();
+        OpTimer { active }
+    }
+}
+
+impl Drop for OpTimer {
+    #[inline]
+    fn drop(&mut self) {
+        if self.active {
+            with_active(|s| s.lap(Instant::now(), GRAPH));
+        }
+    }
 }
 
 /// Closes the running lap (charged to the current context) and suspends lap timing while a
@@ -357,25 +369,23 @@ fn suspend_laps() -> Option<Instant> {
 /// Times one backward pass: its closures by their ops' kinds, the rest as graph bookkeeping.
 /// Inactive (times nothing) when profiling is off or the pass runs inside another timer.
 pub(crate) struct BackwardTimer {
-    active: bool,
-    start: Instant,
+    /// When the pass began; `None` when inactive.
+    start: Option<Instant>,
     in_closures: Duration,
 }
 
 impl BackwardTimer {
     /// Starts timing a backward pass, closing the lap before it.
+    #[inline]
     pub(crate) fn begin() -> Self {
-        let start = suspend_laps();
-        BackwardTimer {
-            active: start.is_some(),
-            start: start.unwrap_or_else(Instant::now),
-            in_closures: Duration::ZERO,
-        }
+        let start = if is_enabled() { suspend_laps() } else { None };
+        BackwardTimer { start, in_closures: Duration::ZERO }
     }
 
     /// Runs one backward closure, charging its time to `kind`.
+    #[inline]
     pub(crate) fn closure<R>(&mut self, kind: &'static str, f: impl FnOnce() -> R) -> R {
-        if !self.active {
+        if self.start.is_none() {
             return f();
         }
         let t0 = Instant::now();
@@ -396,13 +406,11 @@ impl BackwardTimer {
 impl Drop for BackwardTimer {
     /// Charges the pass's time outside its closures to graph bookkeeping.
     fn drop(&mut self) {
-        if !self.active {
-            return;
-        }
+        let Some(start) = self.start else { return };
         let end = Instant::now();
         STATE.with(|s| {
             if let Some(state) = s.borrow_mut().as_mut() {
-                let own = end.saturating_duration_since(self.start).saturating_sub(self.in_closures);
+                let own = end.saturating_duration_since(start).saturating_sub(self.in_closures);
                 state.profile.entry(GRAPH).time += own;
                 state.mark = end;
                 state.suspended -= 1;
@@ -417,9 +425,11 @@ pub(crate) struct DropTimer {
 }
 
 impl DropTimer {
-    /// Starts timing, closing the lap before it; inactive when nested in another timer.
+    /// Starts timing, closing the lap before it; inactive when profiling is off or nested in
+    /// another timer.
+    #[inline]
     pub(crate) fn begin() -> Self {
-        let active = suspend_laps().is_some();
+        let active = is_enabled() && suspend_laps().is_some();
         DropTimer { active }
     }
 }
@@ -443,13 +453,34 @@ impl Drop for DropTimer {
 mod tests {
     use super::*;
 
+    /// Each primitive is charged, forward and backward, to the kind it was defined with: one
+    /// profile per op, outside any scope, so nothing else can claim its two ops.
     #[test]
-    fn kinds_by_op_name() {
-        assert_eq!(kind_of_op("matmul"), MATMUL);
-        assert_eq!(kind_of_op("log_softmax"), SOFTMAX);
-        assert_eq!(kind_of_op("index_select"), EMBEDDING);
-        assert_eq!(kind_of_op("cross_entropy"), LOSS);
-        assert_eq!(kind_of_op("gelu_erf"), ELEMENTWISE);
+    fn every_primitive_is_charged_to_its_own_kind() {
+        use crate::Var;
+        use tensor::Tensor;
+        let x = || Var::parameter(Tensor::<f64>::from_vec((0..24).map(|i| f64::from(i) / 10.0).collect(), &[2, 3, 4]));
+        let m = || Var::parameter(Tensor::<f64>::ones(&[4, 4]));
+        type Case = (&'static str, fn(&Var<f64>, &Var<f64>) -> Var<f64>);
+        let cases: [Case; 10] = [
+            (MATMUL, |x, m| x.matmul(m)),
+            (SOFTMAX, |x, _| x.softmax(-1)),
+            (SOFTMAX, |x, _| x.log_softmax(-1)),
+            (SOFTMAX, |x, _| x.logsumexp(-1, false)),
+            (LAYER_NORM, |x, m| x.layer_norm(&m.sum(&[0], false), None, 1e-5)),
+            (ATTENTION, |x, _| x.attention(x, x, None).0),
+            (ATTENTION, |x, _| Var::concat(&[x, x, x], -1).attention_packed(1, None).0),
+            (EMBEDDING, |x, _| x.index_select(0, &[1, 0, 1])),
+            (LOSS, |x, _| x.reshape(&[6, 4]).cross_entropy(&[0, 1, 2, 3, 0, 1], None)),
+            (LOSS, |x, _| x.reshape(&[6, 4]).cross_entropy_smoothed(&[0, 1, 2, 3, 0, 1], None, 0.1)),
+        ];
+        for (i, (kind, op)) in cases.iter().enumerate() {
+            let (x, m) = (x(), m());
+            let (y, forward) = record(|| op(&x, &m));
+            let (_, backward) = record(|| y.sum_all().backward());
+            assert_eq!(forward.get(kind).forward_ops, 1, "case {i}: forward not charged to {kind}:\n{forward}");
+            assert_eq!(backward.get(kind).backward_ops, 1, "case {i}: backward not charged to {kind}:\n{backward}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use tensor::{Float, Tensor};
 
 use crate::mode::{is_anomaly_enabled, is_grad_enabled};
+use crate::op_name::OpName;
 
 /// The backward of one op: given the gradient of the op's output, the gradient of each input
 /// (`None` where an input gets none, e.g. it does not require gradients).
@@ -36,19 +37,10 @@ pub fn live_nodes() -> usize {
 }
 
 pub(crate) struct OpRecord<T: Float> {
-    pub(crate) name: String,
+    /// The op's name, and the kind of work the profiler charges its backward to.
+    pub(crate) name: OpName,
     pub(crate) inputs: Vec<Var<T>>,
     pub(crate) backward: BackwardFn<T>,
-    /// The profiling kind its backward is charged to: the scope it was recorded in, or `None`
-    /// when recorded with profiling off (then its name decides, see [`crate::profile`]).
-    pub(crate) profile_kind: Option<&'static str>,
-}
-
-impl<T: Float> OpRecord<T> {
-    /// The kind the profiler charges this op's backward closure to.
-    pub(crate) fn profile_kind(&self) -> &'static str {
-        self.profile_kind.unwrap_or_else(|| crate::profile::kind_of_op(&self.name))
-    }
 }
 
 pub(crate) struct Node<T: Float> {
@@ -67,9 +59,9 @@ impl<T: Float> Drop for Node<T> {
         if self.op.is_none() {
             return;
         }
-        // Freeing a graph is charged to "allocation" when profiling; nested drops stand aside.
-        // Started before `op` is taken so that `op`'s closure (and its saved tensors) is timed too.
-        let _timer = crate::profile::is_enabled().then(crate::profile::DropTimer::begin);
+        // Profiling hook (does nothing unless `profile::record` runs): freeing a graph is
+        // "allocation". Started before `op` is taken so that its closure's drop is timed too.
+        let _timer = crate::profile::DropTimer::begin();
         let Some(op) = self.op.take() else { return };
         let mut stack: Vec<Var<T>> = op.inputs;
         while let Some(var) = stack.pop() {
@@ -129,6 +121,8 @@ impl<T: Float> Var<T> {
 
     /// Records the result of an op. This is how every primitive (and [`crate::Function`]) enters the graph:
     /// `backward` maps the output's gradient to one optional gradient per input, in order.
+    /// `name` is a plain string, or an [`OpName`] that also says which kind of work the profiler
+    /// charges the op to (a string means elementwise).
     ///
     /// If recording is off ([`crate::no_grad`]) or no input requires a gradient, nothing is recorded
     /// and the result is a plain constant: inference pays nothing for the graph.
@@ -147,43 +141,23 @@ impl<T: Float> Var<T> {
     /// ```
     #[track_caller]
     pub fn from_op(
-        name: impl Into<String>,
+        name: impl Into<OpName>,
         value: Tensor<T>,
         inputs: &[&Var<T>],
         backward: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + 'static,
     ) -> Var<T> {
-        let name: String = name.into();
-        if crate::profile::is_enabled() {
-            // The time since the last hook was this op's kernel; recording it is bookkeeping.
-            let kind = crate::profile::op_begin(&name);
-            let out = Self::record_op(name, value, inputs, backward, kind);
-            crate::profile::op_end();
-            return out;
-        }
-        Self::record_op(name, value, inputs, backward, None)
-    }
-
-    #[track_caller]
-    fn record_op(
-        name: String,
-        value: Tensor<T>,
-        inputs: &[&Var<T>],
-        backward: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + 'static,
-        profile_kind: Option<&'static str>,
-    ) -> Var<T> {
+        let mut name = name.into();
+        // Profiling hook (does nothing unless `profile::record` runs): the time until now was
+        // this op's kernel, the time until the guard drops is recording it.
+        let _recording = crate::profile::OpTimer::begin(&mut name);
         if is_anomaly_enabled() {
-            crate::anomaly::check_forward(&name, &value, || inputs.iter().map(|v| v.shape()).collect());
+            crate::anomaly::check_forward(name.name(), &value, || inputs.iter().map(|v| v.shape()).collect());
         }
         let needs = is_grad_enabled() && inputs.iter().any(|v| v.requires_grad());
         if !needs {
             return Var::constant(value);
         }
-        let op = OpRecord {
-            name,
-            inputs: inputs.iter().map(|v| (*v).clone()).collect(),
-            backward: Box::new(backward),
-            profile_kind,
-        };
+        let op = OpRecord { name, inputs: inputs.iter().map(|v| (*v).clone()).collect(), backward: Box::new(backward) };
         Self::make(value, true, Some(op))
     }
 
@@ -235,7 +209,7 @@ impl<T: Float> Var<T> {
 
     /// The name of the op that made this value, or `None` for a leaf.
     pub fn op_name(&self) -> Option<&str> {
-        self.0.op.as_ref().map(|o| o.name.as_str())
+        self.0.op.as_ref().map(|o| o.name.name())
     }
 
     /// The inputs of the op that made this value (empty for a leaf).

@@ -17,6 +17,7 @@
 use tensor::{Float, Tensor};
 
 use crate::var::Var;
+use crate::{OpName, profile};
 
 impl<T: Float> Var<T> {
     /// Fused attention `softmax(q k^T / sqrt(d) + mask) v` for `self = q: (..., Tq, d)`,
@@ -43,7 +44,7 @@ impl<T: Float> Var<T> {
         let scale = T::ONE / T::from_usize(*q.shape().last().expect("attention: q has at least two axes")).sqrt();
         let (out, weights) = Tensor::attention(&q, &k_val, &v_val, mask, scale);
         let saved = weights.clone();
-        let out = Var::from_op("attention", out, &[self, k, v], move |g| {
+        let out = Var::from_op(OpName::new("attention", profile::ATTENTION), out, &[self, k, v], move |g| {
             let (dq, dk, dv) = Tensor::attention_backward(&q, &k_val, &v_val, &saved, g, scale);
             vec![Some(dq), Some(dk), Some(dv)]
         });
@@ -83,7 +84,7 @@ impl<T: Float> Var<T> {
         let scale = T::ONE / T::from_usize(q.shape()[3]).sqrt();
         let (out, weights) = Tensor::attention(&q, &k, &v, mask, scale);
         let saved = weights.clone();
-        let out = Var::from_op("attention", out, &[self], move |g| {
+        let out = Var::from_op(OpName::new("attention", profile::ATTENTION), out, &[self], move |g| {
             vec![Some(Tensor::attention_backward_packed(&packed, n_head, &saved, g, scale))]
         });
         (out, weights)

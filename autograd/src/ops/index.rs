@@ -18,6 +18,7 @@
 use tensor::{Float, Tensor, normalize_axis};
 
 use crate::var::Var;
+use crate::{OpName, profile};
 
 impl<T: Float> Var<T> {
     /// Picks the entries `indices` along `axis`, in that order (repeats allowed), as
@@ -36,7 +37,7 @@ impl<T: Float> Var<T> {
         let input_shape = self.shape();
         let axis = normalize_axis("index_select", axis, input_shape.len()) as isize;
         let indices = indices.to_vec();
-        Var::from_op("index_select", value, &[self], move |g| {
+        Var::from_op(OpName::new("index_select", profile::EMBEDDING), value, &[self], move |g| {
             vec![Some(Tensor::zeros(&input_shape).index_add(axis, &indices, g))]
         })
     }

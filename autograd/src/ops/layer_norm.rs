@@ -18,6 +18,7 @@
 use tensor::{Float, Tensor};
 
 use crate::var::Var;
+use crate::{OpName, profile};
 
 impl<T: Float> Var<T> {
     /// Layer norm over the last axis: `(x - mean) / sqrt(var + eps) * weight + bias` with the
@@ -43,7 +44,7 @@ impl<T: Float> Var<T> {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         let has_bias = bias.is_some();
-        Var::from_op("layer_norm", y, &inputs, move |g| {
+        Var::from_op(OpName::new("layer_norm", profile::LAYER_NORM), y, &inputs, move |g| {
             let (dx, dw, db) = Tensor::layer_norm_backward(&x, &w, &stats, g);
             let mut grads = vec![Some(dx), Some(dw)];
             if has_bias {

@@ -29,6 +29,7 @@
 use tensor::{Float, Tensor, op_panic};
 
 use crate::var::Var;
+use crate::{OpName, profile};
 
 /// Validates the logits' shape against the targets and returns `(N, C)`: the number of rows once
 /// the leading axes are flattened, and the number of classes (the last axis).
@@ -168,7 +169,7 @@ impl<T: Float> Var<T> {
         let loss = total / T::from_usize(n_valid); // every row ignored: 0 / 0 = NaN, as PyTorch
 
         let targets = targets.to_vec();
-        Var::from_op(op, Tensor::scalar(loss), &[self], move |g| {
+        Var::from_op(OpName::new(op, profile::LOSS), Tensor::scalar(loss), &[self], move |g| {
             let scale = g.item() / T::from_usize(n_valid);
             let lp = log_probs.as_slice().expect("log_softmax returns a contiguous tensor");
             let mut grad = vec![T::ZERO; n * c];

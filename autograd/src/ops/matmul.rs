@@ -3,6 +3,7 @@
 use tensor::{Float, Tensor, op_panic};
 
 use crate::var::Var;
+use crate::{OpName, profile};
 
 impl<T: Float> Var<T> {
     /// `A @ B` with `torch.matmul` semantics for operands of at least 2 dimensions:
@@ -30,7 +31,7 @@ impl<T: Float> Var<T> {
         let (a, b) = (self.value(), other.value());
         let value = a.matmul(&b);
         let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
-        Var::from_op("matmul", value, &[self, other], move |g| {
+        Var::from_op(OpName::new("matmul", profile::MATMUL), value, &[self, other], move |g| {
             // `split`: whether one product may be cut into per-thread row runs.
             let mm = |x: &Tensor<T>, y: &Tensor<T>, split: bool| if split { x.matmul(y) } else { x.matmul_unsplit(y) };
             let grad_a = |split: bool| {

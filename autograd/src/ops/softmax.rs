@@ -18,6 +18,7 @@
 use tensor::{Float, normalize_axis};
 
 use crate::var::Var;
+use crate::{OpName, profile};
 
 impl<T: Float> Var<T> {
     /// Softmax along `axis`: `y_i = exp(x_i) / sum_j exp(x_j)`, non-negative and summing to 1 along
@@ -40,7 +41,7 @@ impl<T: Float> Var<T> {
     pub fn softmax(&self, axis: isize) -> Var<T> {
         let y = self.value_ref().softmax(axis);
         let saved = y.clone();
-        Var::from_op("softmax", y, &[self], move |g| {
+        Var::from_op(OpName::new("softmax", profile::SOFTMAX), y, &[self], move |g| {
             let gy_sum = g.mul(&saved).sum(&[axis], true);
             vec![Some(saved.mul(&g.sub(&gy_sum)))]
         })
@@ -63,7 +64,7 @@ impl<T: Float> Var<T> {
     pub fn log_softmax(&self, axis: isize) -> Var<T> {
         let y = self.value_ref().log_softmax(axis);
         let saved = y.clone();
-        Var::from_op("log_softmax", y, &[self], move |g| {
+        Var::from_op(OpName::new("log_softmax", profile::SOFTMAX), y, &[self], move |g| {
             let g_sum = g.sum(&[axis], true);
             vec![Some(g.sub(&saved.exp().mul(&g_sum)))]
         })
@@ -91,7 +92,7 @@ impl<T: Float> Var<T> {
         let x = self.value();
         let a = normalize_axis("logsumexp", axis, x.ndim()) as isize;
         let y = x.logsumexp(a, keepdim);
-        Var::from_op("logsumexp", y, &[self], move |g| {
+        Var::from_op(OpName::new("logsumexp", profile::SOFTMAX), y, &[self], move |g| {
             let g_keep = if keepdim { g.clone() } else { g.unsqueeze(a) };
             vec![Some(x.softmax(a).mul(&g_keep))]
         })
