@@ -137,17 +137,16 @@ fn profile_prints_every_kind_and_the_shares_sum_to_100() {
             .find_map(|w| w.strip_suffix('%'))
             .and_then(|w| w.parse().ok())
             .unwrap_or_else(|| panic!("no share in {line:?}"));
-        // The layers this workload is made of all show up.
-        if [profile::MATMUL, profile::ATTENTION, profile::LAYER_NORM, profile::ELEMENTWISE, profile::OPTIMIZER]
-            .contains(&kind)
-        {
-            assert!(share > 0.0, "{kind} has no time:\n{stdout}");
-        }
         sum += share;
     }
     // Eleven shares each rounded to 0.1%.
     assert!((sum - 100.0).abs() <= 0.6, "shares sum to {sum}:\n{stdout}");
     let j = json_line(&stdout);
+    // The layers this workload is made of all show up. Read from the JSON's unrounded times: a
+    // printed share can round to 0.0% when a busy machine stretches another kind's time.
+    for kind in [profile::MATMUL, profile::ATTENTION, profile::LAYER_NORM, profile::ELEMENTWISE, profile::OPTIMIZER] {
+        assert!(j["profile_ms"][kind].as_f64().is_some_and(|ms| ms > 0.0), "{kind} has no time:\n{stdout}");
+    }
     let per_kind: f64 = profile::KINDS.iter().map(|k| j["profile_ms"][k].as_f64().unwrap()).sum();
     assert!(per_kind > 0.0 && per_kind <= 1.01 * j["max_ms"].as_f64().unwrap(), "{j}");
 }
