@@ -366,6 +366,19 @@ fn suspend_laps() -> Option<Instant> {
     })
 }
 
+/// Ends what [`suspend_laps`] began: lets `charge` book the timer's own time on the state (given
+/// the current instant), then resumes lap timing from that instant.
+fn resume_laps(charge: impl FnOnce(&mut State, Instant)) {
+    let end = Instant::now();
+    STATE.with(|s| {
+        if let Some(state) = s.borrow_mut().as_mut() {
+            charge(state, end);
+            state.mark = end;
+            state.suspended -= 1;
+        }
+    });
+}
+
 /// Times one backward pass: its closures by their ops' kinds, the rest as graph bookkeeping.
 /// Inactive (times nothing) when profiling is off or the pass runs inside another timer.
 pub(crate) struct BackwardTimer {
@@ -407,14 +420,9 @@ impl Drop for BackwardTimer {
     /// Charges the pass's time outside its closures to graph bookkeeping.
     fn drop(&mut self) {
         let Some(start) = self.start else { return };
-        let end = Instant::now();
-        STATE.with(|s| {
-            if let Some(state) = s.borrow_mut().as_mut() {
-                let own = end.saturating_duration_since(start).saturating_sub(self.in_closures);
-                state.profile.entry(GRAPH).time += own;
-                state.mark = end;
-                state.suspended -= 1;
-            }
+        let in_closures = self.in_closures;
+        resume_laps(|s, end| {
+            s.profile.entry(GRAPH).time += end.saturating_duration_since(start).saturating_sub(in_closures)
         });
     }
 }
@@ -436,16 +444,9 @@ impl DropTimer {
 
 impl Drop for DropTimer {
     fn drop(&mut self) {
-        if !self.active {
-            return;
+        if self.active {
+            resume_laps(|s, end| s.lap(end, ALLOCATION));
         }
-        let end = Instant::now();
-        STATE.with(|s| {
-            if let Some(state) = s.borrow_mut().as_mut() {
-                state.suspended -= 1;
-                state.lap(end, ALLOCATION);
-            }
-        });
     }
 }
 
