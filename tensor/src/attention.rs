@@ -22,25 +22,10 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use crate::error::op_panic;
-use crate::lanes::{lane_dot, lane_sum};
+use crate::lanes::lane_dot;
 use crate::layout::{Layout, broadcast_shape, for_each_offsets};
-use crate::softmax::row_max;
+use crate::softmax::softmax_row;
 use crate::{Float, Tensor};
-
-/// Softmax of one row of scores, in place: shift by the row maximum, [`Float::exp_in_place`],
-/// divide by the sum taken in the fixed lane order of [`lane_sum`] (a fully blocked row of `-inf`
-/// gives NaN, as the composed softmax does).
-fn softmax_in_place<T: Float>(y: &mut [T]) {
-    let m = row_max(y);
-    for yi in y.iter_mut() {
-        *yi -= m;
-    }
-    T::exp_in_place(y);
-    let s = lane_sum(y);
-    for yi in y.iter_mut() {
-        *yi /= s;
-    }
-}
 
 /// Below this many multiply-adds in all, the items run on the calling thread: handing a few
 /// tiny items to rayon (one query per head while generating with a KV cache) costs more than it
@@ -285,8 +270,10 @@ impl<T: Float> Tensor<T> {
                     }
                 }
             }
+            // The softmax of `Tensor::softmax`, one row of scores at a time (a fully blocked row of
+            // `-inf` gives NaN, as the composed softmax does).
             for row in w.chunks_exact_mut(tk) {
-                softmax_in_place(row);
+                softmax_row(row);
             }
             // SAFETY: as above; `op` addresses `out`, whose item `n` no other task writes.
             unsafe {

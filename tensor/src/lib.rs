@@ -37,6 +37,7 @@ mod attention;
 mod binary;
 mod compare;
 mod display;
+mod gelu;
 mod index;
 mod layer_norm;
 mod matmul;
@@ -48,10 +49,10 @@ mod unary;
 pub use compare::assert_allclose;
 pub use element::Float;
 pub use error::{ShapeError, layer_panic, op_panic};
+pub use gelu::{GELU_CUBIC, SQRT_2_OVER_PI, gelu_erf_scalar};
 pub use layer_norm::LayerNormStats;
 pub use layout::{
     Layout, broadcast_shape, contiguous_strides, for_each_offsets, normalize_axes, normalize_axis, unravel_index,
 };
 pub use random::{TensorRng, rng_from_seed, standard_normal};
 pub use tensor::Tensor;
-pub use unary::{GELU_CUBIC, SQRT_2_OVER_PI};

@@ -259,7 +259,7 @@ impl<T: Float> Tensor<T> {
 #[cfg(test)]
 mod tests {
     use super::{PAR_CHUNK, PAR_MIN};
-    use crate::{Float, Tensor};
+    use crate::{Float, Tensor, gelu_erf_scalar};
 
     fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
@@ -310,13 +310,13 @@ mod tests {
             assert_eq!(got, want(&|r, c| f(sv[r], xv[r * 128 + c])));
             let got = same_for_any_thread_count("transpose copy", || x.mt().contiguous().mt());
             assert_eq!(got, want(&|r, c| xv[r * 128 + c]));
-            // The scalar formula with the crate's erf, one element at a time.
+            // The scalar reference, one element at a time.
+            let gelu = |v: f32| gelu_erf_scalar(v).0;
             let erf1 = |u: f32| {
                 let mut a = [u];
                 f32::erf_in_place(&mut a);
                 a[0]
             };
-            let gelu = |v: f32| 0.5 * v * (1.0 + erf1(v / std::f32::consts::SQRT_2));
             let got = same_for_any_thread_count("gelu_erf", || x.gelu_erf());
             assert_eq!(got, want(&|r, c| gelu(xv[r * 128 + c])));
             // Two outputs per element (build_vec_pair): both exact, on any thread count.

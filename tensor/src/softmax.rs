@@ -25,13 +25,22 @@
 //! is unit-stride and the output is written directly in the input's logical shape. Both paths do
 //! the same operations in the same order per lane, so they agree bitwise.
 //!
+//! The sum of the exponentials is taken in the fixed interleaved order of [`lane_sum`] (element
+//! `i` into running sum `i % 8`, then the eight in order): eight additions in flight instead of one
+//! chain, and a rounding error that grows with `n / 8` rather than `n`. The block path keeps eight
+//! running sums per column in the same way, so it still agrees with the row path bit for bit.
+//!
+//! One row kernel, [`softmax_row`], does softmax along the last axis here and in the fused
+//! attention (`attention.rs`). Log-softmax and logsumexp share its first half,
+//! `exp_shifted_sum`, so `log_softmax(x) = x - m - ln(s)` with the very `s` softmax divides by.
+//!
 //! Large inputs are split over rayon threads in tasks of whole lanes (or blocks) about
 //! `PAR_CHUNK` elements long. Each lane is still computed by one thread, in order, so the result
 //! does not depend on the number of threads.
 
 use rayon::prelude::*;
 
-use crate::lanes::LANES;
+use crate::lanes::{LANES, lane_sum};
 use crate::layout::normalize_axis;
 use crate::map::{PAR_CHUNK, PAR_MIN};
 use crate::{Float, Tensor};
@@ -48,7 +57,15 @@ impl<T: Float> Tensor<T> {
     /// ```
     #[track_caller]
     pub fn softmax(&self, axis: isize) -> Tensor<T> {
-        self.map_lanes("softmax", axis, softmax_row, softmax_block)
+        self.map_lanes(
+            "softmax",
+            axis,
+            |x, y| {
+                y.copy_from_slice(x);
+                softmax_row(y);
+            },
+            softmax_block,
+        )
     }
 
     /// Log of the softmax along `axis`, computed directly as `x - m - ln(sum exp(x - m))` (more
@@ -94,14 +111,16 @@ impl<T: Float> Tensor<T> {
 
         let src = x.as_slice().expect("lanes() returns a contiguous tensor");
         let mut out = vec![T::ZERO; outer * inner];
+        // The exponentials of one lane (or block) at a time.
+        let mut exps = vec![T::ZERO; n * inner];
         if inner == 1 {
             for (row, o) in src.chunks_exact(n).zip(out.iter_mut()) {
-                *o = logsumexp_row(row);
+                *o = logsumexp_row(row, &mut exps);
             }
         } else {
-            let (mut m, mut s) = (vec![T::ZERO; inner], vec![T::ZERO; inner]);
+            let mut scratch = BlockScratch::new(n, inner);
             for (block, o) in src.chunks_exact(n * inner).zip(out.chunks_exact_mut(inner)) {
-                logsumexp_block(block, inner, &mut m, &mut s, o);
+                logsumexp_block(block, &mut exps, inner, &mut scratch, o);
             }
         }
         Tensor::from_vec(out, &shape)
@@ -118,7 +137,7 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Applies a lane-wise op that keeps the shape: `row(x, y)` on a contiguous lane, or
-    /// `block(x, y, inner, m, s)` on an `(n, inner)` block with scratch `m`, `s` of length `inner`.
+    /// `block(x, y, inner, scratch)` on an `(n, inner)` block.
     #[track_caller]
     fn map_lanes(&self, op: &str, axis: isize, row: fn(&[T], &mut [T]), block: BlockKernel<T>) -> Tensor<T> {
         let (x, _, n, inner) = self.lanes(op, axis);
@@ -138,9 +157,9 @@ impl<T: Float> Tensor<T> {
                     row(xr, yr);
                 }
             } else {
-                let (mut m, mut s) = (vec![T::ZERO; inner], vec![T::ZERO; inner]);
+                let mut scratch = BlockScratch::new(n, inner);
                 for (xb, yb) in xs.chunks_exact(unit).zip(ys.chunks_exact_mut(unit)) {
-                    block(xb, yb, inner, &mut m, &mut s);
+                    block(xb, yb, inner, &mut scratch);
                 }
             }
         };
@@ -153,8 +172,25 @@ impl<T: Float> Tensor<T> {
     }
 }
 
-/// A kernel on one `(n, inner)` block: input, output, `inner`, and two scratch rows of length `inner`.
-type BlockKernel<T> = fn(&[T], &mut [T], usize, &mut [T], &mut [T]);
+/// A kernel on one `(n, inner)` block: input, output, `inner`, and the task's scratch.
+type BlockKernel<T> = fn(&[T], &mut [T], usize, &mut BlockScratch<T>);
+
+/// Scratch rows for the block kernels, made once per task and reused for every block.
+struct BlockScratch<T> {
+    /// The column maxima (the shifts), `inner` long.
+    m: Vec<T>,
+    /// The column sums of the exponentials, `inner` long.
+    s: Vec<T>,
+    /// The running sums of [`block_exp_shifted_sum`]: one row of `inner` per lane in use,
+    /// `min(n, LANES)` of them.
+    lanes: Vec<T>,
+}
+
+impl<T: Float> BlockScratch<T> {
+    fn new(n: usize, inner: usize) -> Self {
+        BlockScratch { m: vec![T::ZERO; inner], s: vec![T::ZERO; inner], lanes: vec![T::ZERO; n.min(LANES) * inner] }
+    }
+}
 
 /// The largest element; NaN if any is NaN; `-inf` for an empty or all `-inf` row.
 ///
@@ -163,7 +199,7 @@ type BlockKernel<T> = fn(&[T], &mut [T], usize, &mut [T], &mut [T]);
 /// vectorise the scan; the value of a maximum does not depend on the order it is taken in, and the
 /// only bits that could (the sign of a zero maximum, since `-0.0 == 0.0`) are then taken from the
 /// first zero in the row, as the fold does.
-pub(crate) fn row_max<T: Float>(x: &[T]) -> T {
+fn row_max<T: Float>(x: &[T]) -> T {
     let mut acc = [T::NEG_INFINITY; LANES];
     let mut nan = [false; LANES];
     let chunks = x.chunks_exact(LANES);
@@ -195,62 +231,50 @@ pub(crate) fn row_max<T: Float>(x: &[T]) -> T {
     m
 }
 
-/// Elements per pass of the exp kernels' stack scratch.
-const EXP_BLOCK: usize = 64;
-
-/// `sum_j exp(x_j - shift)`, summed in order; the exponentials are taken [`EXP_BLOCK`] at a time
-/// by the vectorised [`Float::exp_in_place`].
-fn sum_exp<T: Float>(x: &[T], shift: T) -> T {
-    let mut buf = [T::ZERO; EXP_BLOCK];
-    let mut s = T::ZERO;
-    for c in x.chunks(EXP_BLOCK) {
-        let b = &mut buf[..c.len()];
-        shifted_exp(c, shift, b);
-        for &e in b.iter() {
-            s += e;
-        }
-    }
-    s
-}
-
-/// `y_j = exp(x_j - shift)`.
-#[inline]
-fn shifted_exp<T: Float>(x: &[T], shift: T, y: &mut [T]) {
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi = xi - shift;
+/// `y_j = exp(y_j - shift)` in place, returning `sum_j y_j` in the fixed order of [`lane_sum`]:
+/// the part of a row that softmax, log-softmax and logsumexp share.
+fn exp_shifted_sum<T: Float>(y: &mut [T], shift: T) -> T {
+    for yi in y.iter_mut() {
+        *yi -= shift;
     }
     T::exp_in_place(y);
+    lane_sum(y)
+}
+
+/// Softmax of one row, in place: `y_i = exp(y_i - m) / sum_j exp(y_j - m)`, `m` the row maximum.
+///
+/// The one softmax row kernel: [`Tensor::softmax`] along the last axis and the fused attention
+/// (each row of scores, after the mask) both call it. A row that is all `-inf` (fully masked) gives
+/// NaN, as PyTorch's softmax does.
+pub(crate) fn softmax_row<T: Float>(y: &mut [T]) {
+    let s = exp_shifted_sum(y, row_max(y));
+    for yi in y.iter_mut() {
+        *yi /= s;
+    }
+}
+
+/// Log-softmax of one row: `y_i = x_i - m - ln(sum_j exp(x_j - m))`. `y` holds the exponentials
+/// first, so the sum is the one [`softmax_row`] divides by, bit for bit.
+fn log_softmax_row<T: Float>(x: &[T], y: &mut [T]) {
+    let m = row_max(x);
+    y.copy_from_slice(x);
+    let ln_s = exp_shifted_sum(y, m).ln();
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = xi - m - ln_s;
+    }
+}
+
+/// logsumexp of one row, with `exps` (as long as the row) as scratch for the exponentials.
+fn logsumexp_row<T: Float>(x: &[T], exps: &mut [T]) -> T {
+    let shift = lse_shift(row_max(x));
+    exps.copy_from_slice(x);
+    shift + exp_shifted_sum(exps, shift).ln()
 }
 
 /// The shift logsumexp uses: the maximum, or 0 when the maximum is infinite, so that an all `-inf`
 /// lane gives `ln(0) = -inf` (and a `+inf` lane `+inf`) instead of `inf - inf = NaN` (as PyTorch).
 fn lse_shift<T: Float>(m: T) -> T {
     if m == T::INFINITY || m == T::NEG_INFINITY { T::ZERO } else { m }
-}
-
-fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
-    let m = row_max(x);
-    shifted_exp(x, m, y);
-    let mut s = T::ZERO;
-    for &yi in y.iter() {
-        s += yi;
-    }
-    for yi in y.iter_mut() {
-        *yi /= s;
-    }
-}
-
-fn log_softmax_row<T: Float>(x: &[T], y: &mut [T]) {
-    let m = row_max(x);
-    let ln_s = sum_exp(x, m).ln();
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi = xi - m - ln_s;
-    }
-}
-
-fn logsumexp_row<T: Float>(x: &[T]) -> T {
-    let shift = lse_shift(row_max(x));
-    shift + sum_exp(x, shift).ln()
 }
 
 /// Column-wise maximum of the `inner`-wide rows of `x` into `m`.
@@ -263,63 +287,64 @@ fn block_max<T: Float>(x: &[T], inner: usize, m: &mut [T]) {
     }
 }
 
-/// Column-wise `sum_r exp(x[r, j] - shift[j])` into `s`.
-fn block_sum_exp<T: Float>(x: &[T], inner: usize, shift: &[T], s: &mut [T]) {
+/// [`exp_shifted_sum`] down each column of an `(n, inner)` block: `y[r, j] = exp(x[r, j] -
+/// shift[j])`, and `s[j] = sum_r y[r, j]` in the order of [`lane_sum`] (row `r` into running sum
+/// `r % LANES`, one row of `inner` sums per lane, then the lanes in order), so each column gets the
+/// bits the row path gives the same lane.
+fn block_exp_shifted_sum<T: Float>(x: &[T], y: &mut [T], inner: usize, shift: &[T], lanes: &mut [T], s: &mut [T]) {
+    lanes.fill(T::ZERO);
+    for (r, (xr, row)) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)).enumerate() {
+        for ((v, &xj), &c) in row.iter_mut().zip(xr).zip(shift) {
+            *v = xj - c;
+        }
+        T::exp_in_place(row);
+        let lane = &mut lanes[(r % LANES) * inner..][..inner];
+        for (a, &e) in lane.iter_mut().zip(row.iter()) {
+            *a += e;
+        }
+    }
     s.fill(T::ZERO);
-    let mut buf = [T::ZERO; EXP_BLOCK];
-    for row in x.chunks_exact(inner) {
-        for ((sc, xc), cc) in s.chunks_mut(EXP_BLOCK).zip(row.chunks(EXP_BLOCK)).zip(shift.chunks(EXP_BLOCK)) {
-            let b = &mut buf[..xc.len()];
-            for ((bi, &v), &c) in b.iter_mut().zip(xc).zip(cc) {
-                *bi = v - c;
-            }
-            T::exp_in_place(b);
-            for (sj, &e) in sc.iter_mut().zip(b.iter()) {
-                *sj += e;
-            }
+    for lane in lanes.chunks_exact(inner) {
+        for (sj, &a) in s.iter_mut().zip(lane) {
+            *sj += a;
         }
     }
 }
 
-fn softmax_block<T: Float>(x: &[T], y: &mut [T], inner: usize, m: &mut [T], s: &mut [T]) {
-    block_max(x, inner, m);
-    s.fill(T::ZERO);
-    for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
-        for ((yj, &xj), &mj) in yr.iter_mut().zip(xr).zip(m.iter()) {
-            *yj = xj - mj;
-        }
-        T::exp_in_place(yr);
-        for (sj, &yj) in s.iter_mut().zip(yr.iter()) {
-            *sj += yj;
-        }
-    }
+/// [`softmax_row`] down each column of an `(n, inner)` block.
+fn softmax_block<T: Float>(x: &[T], y: &mut [T], inner: usize, sc: &mut BlockScratch<T>) {
+    block_max(x, inner, &mut sc.m);
+    block_exp_shifted_sum(x, y, inner, &sc.m, &mut sc.lanes, &mut sc.s);
     for yr in y.chunks_exact_mut(inner) {
-        for (yj, &sj) in yr.iter_mut().zip(s.iter()) {
+        for (yj, &sj) in yr.iter_mut().zip(sc.s.iter()) {
             *yj /= sj;
         }
     }
 }
 
-fn log_softmax_block<T: Float>(x: &[T], y: &mut [T], inner: usize, m: &mut [T], s: &mut [T]) {
-    block_max(x, inner, m);
-    block_sum_exp(x, inner, m, s);
-    for sj in s.iter_mut() {
+/// [`log_softmax_row`] down each column of an `(n, inner)` block.
+fn log_softmax_block<T: Float>(x: &[T], y: &mut [T], inner: usize, sc: &mut BlockScratch<T>) {
+    block_max(x, inner, &mut sc.m);
+    block_exp_shifted_sum(x, y, inner, &sc.m, &mut sc.lanes, &mut sc.s);
+    for sj in sc.s.iter_mut() {
         *sj = sj.ln();
     }
     for (xr, yr) in x.chunks_exact(inner).zip(y.chunks_exact_mut(inner)) {
-        for (((yj, &xj), &mj), &ln_sj) in yr.iter_mut().zip(xr).zip(m.iter()).zip(s.iter()) {
+        for (((yj, &xj), &mj), &ln_sj) in yr.iter_mut().zip(xr).zip(sc.m.iter()).zip(sc.s.iter()) {
             *yj = xj - mj - ln_sj;
         }
     }
 }
 
-fn logsumexp_block<T: Float>(x: &[T], inner: usize, m: &mut [T], s: &mut [T], out: &mut [T]) {
-    block_max(x, inner, m);
-    for mj in m.iter_mut() {
+/// [`logsumexp_row`] down each column of an `(n, inner)` block, into `out` (`inner` long), with
+/// `exps` (as long as the block) as scratch for the exponentials.
+fn logsumexp_block<T: Float>(x: &[T], exps: &mut [T], inner: usize, sc: &mut BlockScratch<T>, out: &mut [T]) {
+    block_max(x, inner, &mut sc.m);
+    for mj in sc.m.iter_mut() {
         *mj = lse_shift(*mj);
     }
-    block_sum_exp(x, inner, m, s);
-    for ((o, &c), &sj) in out.iter_mut().zip(m.iter()).zip(s.iter()) {
+    block_exp_shifted_sum(x, exps, inner, &sc.m, &mut sc.lanes, &mut sc.s);
+    for ((o, &c), &sj) in out.iter_mut().zip(sc.m.iter()).zip(sc.s.iter()) {
         *o = c + sj.ln();
     }
 }
@@ -353,12 +378,17 @@ mod tests {
         assert_eq!(row_max(&zeros).to_bits(), 0.0f32.to_bits());
     }
 
-    /// softmax of one lane with the original in-order loops.
+    /// softmax of one lane written out plainly: the in-order maximum, and the sum in the order
+    /// the kernels promise (element `i` into running sum `i % 8`, then the eight sums in order).
     fn softmax_ref(x: &[f32]) -> Vec<f32> {
         let m = fold_max(x);
         let mut e: Vec<f32> = x.iter().map(|&v| v - m).collect();
         f32::exp_in_place(&mut e);
-        let s = e.iter().fold(0.0f32, |s, &v| s + v);
+        let mut lanes = [0.0f32; 8];
+        for (i, &v) in e.iter().enumerate() {
+            lanes[i % 8] += v;
+        }
+        let s = lanes.iter().fold(0.0f32, |s, &v| s + v);
         e.iter().map(|&v| v / s).collect()
     }
 
