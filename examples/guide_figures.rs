@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 use autograd::no_grad;
 use gradlab::checkpoint::load_model;
 use gradlab::data::{Task, TaskData};
-use gradlab::figures::{FIGURES, NEURON_SVG, graphviz_svg};
+use gradlab::figures::{FIGURES, NEURON_SVG, chapter8_transformer, graphviz_svg};
 use gradlab::plot::attention_heatmap;
 use gradlab::train::{TrainConfig, train};
-use transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig, parameter_summary};
+use transformer::{Gpt, GptConfig, Module, parameter_summary};
 
 type Res<T = ()> = std::result::Result<T, Box<dyn Error>>;
 
@@ -64,13 +64,13 @@ fn sort_attention_figure(path: &Path) -> Res {
     let line = format!("{}{}", Task::Sort.prompt(&digits), Task::Sort.answer(&digits));
     let ids = data.tokenizer.encode(&line)?;
     let ids = &ids[..ids.len() - 1]; // the model's input: the line without its last character
-    let logits = no_grad(|| model.forward(ids, [1, ids.len()])).value(); // (1, T, vocab)
+    let (logits, maps) = no_grad(|| model.forward_with_attention(ids, [1, ids.len()])); // (1, T, vocab), per layer (1, h, T, T)
+    let logits = logits.value();
     let predicted = logits.argmax(-1, false).to_vec();
     let predicted: Vec<usize> = predicted.iter().map(|&p| p as usize).collect();
     println!("line {line:?}; greedy next-token predictions {:?}", data.tokenizer.decode(&predicted));
 
     let tokens: Vec<String> = ids.iter().map(|&i| data.tokenizer.decode(&[i])).collect();
-    let maps = model.attention_maps(); // per layer (1, h, T, T)
     attention_heatmap(path, &maps, &tokens, &format!("sort GPT attention on the held-out line {line}"))?;
 
     // For each answer-predicting query (from '>' on), the key with the largest weight.
@@ -98,21 +98,8 @@ fn parameter_tables() {
         GptConfig { vocab_size: 65, block_size: 64, n_layer: 4, n_head: 4, n_embd: 128, dropout: 0.0, bias: false };
     let gpt = Gpt::<f32>::new(cpu, 0);
     println!("GPT {cpu:?}\n{}", parameter_summary(&gpt.named_parameters()));
-    let small = TransformerConfig {
-        src_vocab: 13,
-        tgt_vocab: 13,
-        d_model: 32,
-        n_head: 4,
-        d_ff: 64,
-        n_encoder_layers: 2,
-        n_decoder_layers: 2,
-        max_len: 16,
-        dropout: 0.1,
-        tie_weights: false,
-        norm: NormPlacement::Post,
-    };
-    let model = Transformer::<f32>::new(small, 0);
-    println!("Transformer {small:?}\n{}", parameter_summary(&model.named_parameters()));
+    let model = chapter8_transformer();
+    println!("Transformer {:?}\n{}", model.config, parameter_summary(&model.named_parameters()));
 }
 
 /// Writes `text` to `dir/file` and says so.

@@ -30,12 +30,12 @@ use std::sync::OnceLock;
 
 use gradlab::Error;
 use gradlab::checkpoint::{
-    MODEL_FILE, ModelMeta, RngState, STATE_FILE, TrainState, commit_temp, export_nanogpt, load_model, load_train_state,
-    resolve, save, write_atomic, write_temp,
+    EncDecMeta, MODEL_FILE, ModelMeta, RngState, STATE_FILE, TrainState, commit_temp, export_nanogpt, load_encdec,
+    load_model, load_train_state, resolve, save, save_encdec, write_atomic, write_temp,
 };
 use gradlab::tensor::{Tensor, rng_from_seed};
 use gradlab::transformer::optim::{AdamW, Optimizer};
-use gradlab::transformer::{Gpt, GptConfig, Module};
+use gradlab::transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig};
 use proptest::prelude::*;
 use rand::Rng;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -72,7 +72,7 @@ fn bits(t: &Tensor<f32>) -> Vec<u32> {
     t.to_vec().iter().map(|x| x.to_bits()).collect()
 }
 
-fn param_bits(m: &Gpt<f32>) -> Vec<(String, Vec<usize>, Vec<u32>)> {
+fn param_bits(m: &impl Module<f32>) -> Vec<(String, Vec<usize>, Vec<u32>)> {
     m.named_parameters().into_iter().map(|(n, p)| (n, p.shape(), bits(&p.value()))).collect()
 }
 
@@ -340,6 +340,47 @@ fn bad_metadata_is_an_error_naming_the_entry() {
     std::fs::write(&path, &original).unwrap();
     rewrite(&path, |_, md| *md.get_mut("config").unwrap() = md["config"].replace("\"0.12489148443491327\"", "0.25"));
     assert_eq!(load_model(dir.path()).unwrap().1.config.dropout, 0.25);
+}
+
+/// An encoder-decoder's weights file goes through the checks a GPT's does: a round trip keeps its
+/// metadata and every weight's bits; a vocabulary of the wrong size or with a repeated character,
+/// and a weight that is not finite, are errors naming the problem.
+#[test]
+fn encdec_checkpoint_round_trip_and_bad_files() {
+    let dir = TempDir::new("encdec-ckpt");
+    let config = TransformerConfig {
+        src_vocab: VOCAB.chars().count(),
+        tgt_vocab: VOCAB.chars().count(),
+        d_model: 8,
+        n_head: 2,
+        d_ff: 12,
+        n_encoder_layers: 1,
+        n_decoder_layers: 2,
+        max_len: 5,
+        dropout: 0.12489148443491327,
+        tie_weights: false,
+        norm: NormPlacement::Pre,
+    };
+    let model = Transformer::<f32>::new(config, 3);
+    let meta = EncDecMeta { config, vocab: VOCAB.to_string(), step: 9, seed: 3, source: "task:reverse".into() };
+    save_encdec(dir.path(), &model, &meta, None).unwrap();
+    let (loaded, loaded_meta) = load_encdec(dir.path()).unwrap();
+    assert_eq!(loaded_meta, meta);
+    assert_eq!(param_bits(&loaded), param_bits(&model));
+
+    let path = dir.join(MODEL_FILE);
+    let original = std::fs::read(&path).unwrap();
+    for (vocab, parts) in
+        [("\"abc\"", &["3 characters", "src_vocab 6 and tgt_vocab 6"][..]), ("\"aabcde\"", &["'a' twice"])]
+    {
+        std::fs::write(&path, &original).unwrap();
+        rewrite(&path, |_, md| drop(md.insert("vocab".into(), vocab.into())));
+        assert_reason(load_encdec(dir.path()), parts);
+    }
+    let (name, _) = &model.named_parameters()[0];
+    std::fs::write(&path, &original).unwrap();
+    rewrite(&path, |tensors, _| tensors.get_mut(name).unwrap().data[..4].copy_from_slice(&f32::NAN.to_le_bytes()));
+    assert_reason(load_encdec(dir.path()), &[name, "NaN"]);
 }
 
 fn random_state(m: &Gpt<f32>, seed: u64) -> TrainState {

@@ -6,9 +6,7 @@
 //! and that `sample`, `eval`, `export`, `gradcheck` and `graph` do what they say.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use gradlab::autograd::no_grad;
 use gradlab::checkpoint::load_model;
@@ -17,149 +15,10 @@ use gradlab::transformer::Module;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 mod common;
-use common::{TempDir, generated_text};
-
-/// Small fast training settings (a run takes well under a second).
-const TINY: [&str; 15] = [
-    "--max-iters",
-    "20",
-    "--eval-interval",
-    "10",
-    "--eval-iters",
-    "2",
-    "--n-layer",
-    "1",
-    "--n-embd",
-    "16",
-    "--n-head",
-    "2",
-    "--batch-size",
-    "8",
-    "--no-progress",
-];
-
-/// `train` with the tiny settings, except those that `extra` sets (clap refuses a repeated flag).
-fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let name = |flag: &str| flag.split('=').next().unwrap().to_string();
-    let overridden: Vec<String> = extra.iter().filter(|a| a.starts_with("--")).map(|a| name(a)).collect();
-    let mut args = vec!["train"];
-    let mut i = 0;
-    while i < TINY.len() {
-        let takes_value = i + 1 < TINY.len() && !TINY[i + 1].starts_with("--");
-        if !overridden.contains(&name(TINY[i])) {
-            args.extend_from_slice(&TINY[i..i + 1 + usize::from(takes_value)]);
-        }
-        i += 1 + usize::from(takes_value);
-    }
-    args.extend_from_slice(extra);
-    args
-}
-
-/// Runs the program in `dir`. RUST_BACKTRACE is cleared so a panic prints its usual hint. A run
-/// that has not finished after a minute is killed and fails the test (a loop that never ends).
-fn gradlab(dir: &Path, args: &[&str]) -> Output {
-    use std::io::Read;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the gradlab binary runs");
-    // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            pipe.read_to_end(&mut bytes).unwrap();
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("gradlab {args:?} still running after 60 s: killed");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command that must succeed; returns its standard output.
-fn succeeds(dir: &Path, args: &[&str]) -> String {
-    let out = gradlab(dir, args);
-    assert!(
-        out.status.success(),
-        "gradlab {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Every file and directory under `dir`, with the bytes of each file.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path.clone());
-                out.insert(path, None);
-            } else {
-                out.insert(path.clone(), Some(std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out
-}
-
-/// Runs a command that must fail on bad input: exit status `code`, no panic, an error naming
-/// each of `mentions`, and no file under `dir` created, removed or changed. Returns stderr.
-fn fails_with(code: i32, dir: &Path, args: &[&str], mentions: &[&str]) -> String {
-    let before = snapshot(dir);
-    let stderr = assert_error(code, args, &gradlab(dir, args), mentions);
-    let after = snapshot(dir);
-    assert_eq!(
-        before.keys().collect::<Vec<_>>(),
-        after.keys().collect::<Vec<_>>(),
-        "gradlab {args:?} created or removed files"
-    );
-    for (path, bytes) in &before {
-        assert!(after[path] == *bytes, "gradlab {args:?} changed {}", path.display());
-    }
-    stderr
-}
-
-/// Checks a failed run: exit status `code`, no panic, and an error naming each of `mentions`.
-fn assert_error(code: i32, args: &[&str], out: &Output, mentions: &[&str]) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "gradlab {args:?}:\nstdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "gradlab {args:?} panicked:\n{stderr}");
-    assert!(stderr.starts_with("error: "), "gradlab {args:?}: stderr is not an error message:\n{stderr}");
-    for m in mentions {
-        assert!(stderr.contains(m), "gradlab {args:?}: the error does not mention {m:?}:\n{stderr}");
-    }
-    stderr
-}
-
-/// [`fails_with`] status 1: the program's own error.
-fn fails(dir: &Path, args: &[&str], mentions: &[&str]) -> String {
-    fails_with(1, dir, args, mentions)
-}
+use common::{
+    TempDir, assert_error, fails, fails_with, generated_text, gradlab, logged_evaluations, parameter_bits, succeeds,
+    text, train_args,
+};
 
 /// A tiny sort model trained in `dir/out` (the previous run that a failed command must not touch).
 fn trained_task(dir: &Path) {
@@ -170,6 +29,14 @@ fn trained_task(dir: &Path) {
 fn trained_text(dir: &Path) {
     std::fs::write(dir.join("words.txt"), generated_text(2024)).unwrap();
     succeeds(dir, &train_args(&["--data", "words.txt", "--block-size", "16", "--out-dir", "out"]));
+}
+
+/// `train --resume` of a text model with block size 16 (as [`trained_text`] makes) in `dir/<out>`,
+/// on the text `data`, up to step `max_iters`, with the further flags `extra`.
+fn resume_text<'a>(data: &'a str, out: &'a str, max_iters: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--data", data, "--block-size", "16", "--out-dir", out, "--resume", "--max-iters", max_iters];
+    args.extend_from_slice(extra);
+    train_args(&args)
 }
 
 /// Deterministic pseudo-random bytes.
@@ -190,21 +57,7 @@ fn every_reader_fails(dir: &Path, mentions: &[&str]) {
     fails(dir, &["sample", "--ckpt", "out/model.safetensors", "--max-new-tokens", "5"], mentions);
     fails(dir, &["eval", "--ckpt", "out", "--data", "words.txt"], mentions);
     fails(dir, &["export", "--ckpt", "out", "--out", "out/nanogpt.safetensors"], mentions);
-    fails(
-        dir,
-        &train_args(&[
-            "--data",
-            "words.txt",
-            "--block-size",
-            "16",
-            "--out-dir",
-            "out",
-            "--resume",
-            "--max-iters",
-            "30",
-        ]),
-        mentions,
-    );
+    fails(dir, &resume_text("words.txt", "out", "30", &[]), mentions);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,23 +208,9 @@ fn mismatched_checkpoint_weights() {
     // The whole weights file of the wide run copied over the narrow run's (its train state stays):
     // readable on its own, but resuming the narrow run from it must refuse.
     std::fs::copy(dir.join("wide/model.safetensors"), dir.join("out/model.safetensors")).unwrap();
-    let resume =
-        train_args(&["--data", "words.txt", "--block-size", "16", "--out-dir", "out", "--resume", "--max-iters", "30"]);
-    fails(dir.path(), &resume, &["--n-embd 16", "checkpoint: 32"]);
+    fails(dir.path(), &resume_text("words.txt", "out", "30", &[]), &["--n-embd 16", "checkpoint: 32"]);
     // With the wide model's flags, the train state is the one that does not match.
-    let resume_wide = train_args(&[
-        "--data",
-        "words.txt",
-        "--block-size",
-        "16",
-        "--n-embd",
-        "32",
-        "--out-dir",
-        "out",
-        "--resume",
-        "--max-iters",
-        "30",
-    ]);
+    let resume_wide = resume_text("words.txt", "out", "30", &["--n-embd", "32"]);
     fails(dir.path(), &resume_wide, &["train_state.safetensors", "other weights"]);
 }
 
@@ -399,19 +238,6 @@ fn resume_with_other_model_settings() {
     );
     // And the right settings resume.
     succeeds(dir.path(), &resume(&["--block-size", "16"]));
-}
-
-/// The checkpoint is at step 20; resuming to 10 used to train forever (the loop stops only when
-/// the step equals max_iters).
-#[test]
-fn resume_past_max_iters() {
-    let dir = TempDir::new("resume-past");
-    trained_task(dir.path());
-    fails(
-        dir.path(),
-        &train_args(&["--task", "sort", "--out-dir", "out", "--resume", "--max-iters", "10"]),
-        &["step 20", "--max-iters 10"],
-    );
 }
 
 /// A learning rate far too high makes the loss NaN within a few steps. That used to go on to the
@@ -526,49 +352,21 @@ fn checkpoint_with_finite_but_huge_weights() {
 fn resume_with_the_same_data_file_spelled_differently() {
     let dir = TempDir::new("resume-same-file");
     trained_text(dir.path());
-    let resume = |data: &str, max_iters: &'static str| {
-        let args = train_args(&[
-            "--data",
-            data,
-            "--block-size",
-            "16",
-            "--out-dir",
-            "out",
-            "--resume",
-            "--max-iters",
-            max_iters,
-        ]);
-        args.into_iter().map(String::from).collect::<Vec<String>>()
-    };
-    let run = |args: Vec<String>| succeeds(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
-    run(resume("./words.txt", "30"));
+    succeeds(dir.path(), &resume_text("./words.txt", "out", "30", &[]));
     let absolute = dir.join("words.txt").display().to_string();
-    run(resume(&absolute, "40"));
+    succeeds(dir.path(), &resume_text(&absolute, "out", "40", &[]));
     std::fs::create_dir(dir.join("sub")).unwrap();
-    run(resume("sub/../words.txt", "50"));
+    succeeds(dir.path(), &resume_text("sub/../words.txt", "out", "50", &[]));
     let (_, meta) = load_model(&dir.join("out")).unwrap();
     assert_eq!((meta.step, meta.source.as_str()), (50, "data:words.txt"), "the checkpoint keeps its spelling");
 
     std::fs::write(dir.join("copy.txt"), generated_text(2024)).unwrap();
-    let refuse = |args: Vec<String>, mentions: &[&str]| {
-        fails(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), mentions)
-    };
-    refuse(resume("copy.txt", "60"), &["cannot resume", "data:words.txt", "copy.txt"]);
-    refuse(resume("missing.txt", "60"), &["missing.txt"]);
+    fails(dir.path(), &resume_text("copy.txt", "out", "60", &[]), &["cannot resume", "data:words.txt", "copy.txt"]);
+    fails(dir.path(), &resume_text("missing.txt", "out", "60", &[]), &["missing.txt"]);
     // The built-in text is not a path: a file called `shakespeare` is another source.
     std::fs::write(dir.join("shakespeare"), generated_text(2024)).unwrap();
     succeeds(dir.path(), &train_args(&["--data", "./shakespeare", "--block-size", "16", "--out-dir", "sh"]));
-    let args = train_args(&[
-        "--data",
-        "shakespeare",
-        "--block-size",
-        "16",
-        "--out-dir",
-        "sh",
-        "--resume",
-        "--max-iters",
-        "30",
-    ]);
+    let args = resume_text("shakespeare", "sh", "30", &[]);
     fails(dir.path(), &args, &["cannot resume", "data:./shakespeare", "data:shakespeare"]);
 }
 
@@ -635,63 +433,33 @@ fn bad_sampling_settings() {
     }
 }
 
+/// Training settings no run can use, over a previous run's checkpoint: each refused with an error
+/// naming the flag (and its value), and that checkpoint left as it was.
 #[test]
-fn n_embd_not_divisible_by_n_head() {
-    let dir = TempDir::new("divisible");
+fn bad_training_settings() {
+    let dir = TempDir::new("bad-settings");
     trained_task(dir.path());
-    fails(
-        dir.path(),
-        &train_args(&["--task", "sort", "--out-dir", "out", "--n-embd", "15", "--n-head", "2"]),
-        &["--n-embd 15", "--n-head 2"],
-    );
-}
-
-#[test]
-fn zero_layers() {
-    let dir = TempDir::new("zero-layers");
-    trained_task(dir.path());
-    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out", "--n-layer", "0"]), &["--n-layer"]);
-}
-
-#[test]
-fn zero_heads() {
-    let dir = TempDir::new("zero-heads");
-    trained_task(dir.path());
-    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out", "--n-head", "0"]), &["--n-head"]);
-}
-
-#[test]
-fn zero_batch_size() {
-    let dir = TempDir::new("zero-batch");
-    trained_task(dir.path());
-    fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "out", "--batch-size", "0"]), &["--batch-size"]);
-    fails(
-        dir.path(),
-        &["eval", "--ckpt", "out", "--data", "out/metrics.jsonl", "--batch-size", "0"],
-        &["--batch-size"],
-    );
-}
-
-#[test]
-fn negative_learning_rate() {
-    let dir = TempDir::new("negative-lr");
-    trained_task(dir.path());
-    for flag in [&["--learning-rate", "-1"][..], &["--learning-rate=-1"]] {
+    let refused: [(&[&str], &[&str]); 8] = [
+        (&["--n-embd", "15", "--n-head", "2"], &["--n-embd 15", "--n-head 2"]),
+        (&["--n-layer", "0"], &["--n-layer"]),
+        (&["--n-head", "0"], &["--n-head"]),
+        (&["--batch-size", "0"], &["--batch-size"]),
+        (&["--learning-rate", "-1"], &["--learning-rate", "-1"]),
+        (&["--learning-rate=-1"], &["--learning-rate", "-1"]),
+        (&["--learning-rate", "NaN"], &["--learning-rate", "NaN"]),
+        // The checkpoint is at step 20; resuming to 10 used to train forever (the loop stops only
+        // when the step equals max_iters).
+        (&["--resume", "--max-iters", "10"], &["step 20", "--max-iters 10"]),
+    ];
+    for (flags, mentions) in refused {
         let mut extra = vec!["--task", "sort", "--out-dir", "out"];
-        extra.extend_from_slice(flag);
-        fails(dir.path(), &train_args(&extra), &["--learning-rate", "-1"]);
+        extra.extend_from_slice(flags);
+        fails(dir.path(), &train_args(&extra), mentions);
     }
-}
-
-#[test]
-fn nan_learning_rate() {
-    let dir = TempDir::new("nan-lr");
-    trained_task(dir.path());
-    fails(
-        dir.path(),
-        &train_args(&["--task", "sort", "--out-dir", "out", "--learning-rate", "NaN"]),
-        &["--learning-rate", "NaN"],
-    );
+    let unknown_task = train_args(&["--task", "sorting", "--out-dir", "out"]);
+    fails(dir.path(), &unknown_task, &["\"sorting\"", "copy, reverse, sort, add"]);
+    let eval = ["eval", "--ckpt", "out", "--data", "out/metrics.jsonl", "--batch-size", "0"];
+    fails(dir.path(), &eval, &["--batch-size"]);
 }
 
 #[test]
@@ -704,17 +472,6 @@ fn out_dir_is_a_file() {
         &["--out-dir", "taken", "not a directory"],
     );
     fails(dir.path(), &train_args(&["--task", "sort", "--out-dir", "taken/sub"]), &["taken/sub"]);
-}
-
-#[test]
-fn unknown_task() {
-    let dir = TempDir::new("unknown-task");
-    trained_task(dir.path());
-    fails(
-        dir.path(),
-        &train_args(&["--task", "sorting", "--out-dir", "out"]),
-        &["\"sorting\"", "copy, reverse, sort, add"],
-    );
 }
 
 #[test]
@@ -850,24 +607,10 @@ fn resume_through_the_command_line_is_bit_exact() {
     run("resumed", "40", true);
     let params = |out: &str| {
         let (model, meta) = load_model(&dir.join(out)).unwrap();
-        let values: Vec<(String, Vec<u32>)> = model
-            .named_parameters()
-            .into_iter()
-            .map(|(n, p)| (n, p.value().to_vec().iter().map(|x| x.to_bits()).collect()))
-            .collect();
-        (meta.step, values)
+        (meta.step, parameter_bits(&model))
     };
     assert_eq!(params("resumed"), params("straight"));
-    let losses = |out: &str| {
-        let metrics = std::fs::read_to_string(dir.join(out).join("metrics.jsonl")).unwrap();
-        metrics
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["step"].as_u64().unwrap(), v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64().unwrap())
-            })
-            .collect::<Vec<_>>()
-    };
+    let losses = |out: &str| logged_evaluations(&dir.join(out).join("metrics.jsonl"));
     assert_eq!(losses("resumed"), losses("straight"));
     assert_eq!(losses("straight").len(), 5);
 }

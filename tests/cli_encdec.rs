@@ -3,18 +3,16 @@
 //! beam), `eval`, `gradcheck --model encdec`, `export` refused, and clear errors for every flag or
 //! checkpoint of the other model, with nothing overwritten.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use gradlab::checkpoint::{ModelKind, load_encdec, model_kind};
 use gradlab::transformer::Module;
 
 mod common;
-use common::TempDir;
+use common::{TempDir, assert_error, fails, gradlab, logged_evaluations, parameter_bits, succeeds, text, train_args};
 
 /// A small, fast encoder-decoder run on the reverse task (well under a second of training).
-const TINY: [&str; 19] = [
+const TINY: [&str; 20] = [
     "train",
     "--model",
     "encdec",
@@ -34,61 +32,12 @@ const TINY: [&str; 19] = [
     "8",
     "--no-progress",
     "--eval-iters",
+    "2",
 ];
-
-fn gradlab(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("the gradlab binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn succeeds(dir: &Path, args: &[&str]) -> String {
-    let out = gradlab(dir, args);
-    assert!(out.status.success(), "gradlab {args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
-/// A command that must fail with status 1, an `error:` line mentioning each of `mentions`, no
-/// panic, and no file in `dir` changed.
-fn fails(dir: &Path, args: &[&str], mentions: &[&str]) {
-    let before = snapshot(dir);
-    let out = gradlab(dir, args);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "gradlab {args:?}: {err}");
-    assert!(err.starts_with("error:") && !err.contains("panicked"), "{err}");
-    for m in mentions {
-        assert!(err.contains(m), "gradlab {args:?}: {err:?} does not mention {m:?}");
-    }
-    assert!(snapshot(dir) == before, "gradlab {args:?} changed files in {}", dir.display());
-}
 
 fn train(dir: &Path, out: &str, extra: &[&str]) -> String {
     let mut args = TINY.to_vec();
-    args.extend(["2", "--out-dir", out]);
+    args.extend(["--out-dir", out]);
     args.extend_from_slice(extra);
     succeeds(dir, &args)
 }
@@ -136,25 +85,12 @@ fn resume_is_bit_exact() {
     run("resumed", "30", true);
     let weights = |out: &str| {
         let (model, meta) = load_encdec(&dir.join(out)).unwrap();
-        let bits: Vec<(String, Vec<u32>)> = model
-            .named_parameters()
-            .into_iter()
-            .map(|(n, p)| (n, p.value().to_vec().iter().map(|x| x.to_bits()).collect()))
-            .collect();
-        (meta.step, bits)
+        (meta.step, parameter_bits(&model))
     };
     assert_eq!(weights("resumed"), weights("straight"));
     let read = |out: &str, f: &str| std::fs::read_to_string(dir.join(out).join(f)).unwrap();
     assert_eq!(read("resumed", "losses.jsonl"), read("straight", "losses.jsonl"));
-    let evals = |out: &str| {
-        read(out, "metrics.jsonl")
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["step"].as_u64().unwrap(), v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64().unwrap())
-            })
-            .collect::<Vec<_>>()
-    };
+    let evals = |out: &str| logged_evaluations(&dir.join(out).join("metrics.jsonl"));
     assert_eq!(evals("resumed"), evals("straight"));
     assert_eq!(evals("straight").len(), 4);
 }
@@ -209,26 +145,7 @@ fn sample_eval_gradcheck_and_export_on_an_encoder_decoder() {
 fn flags_and_checkpoints_of_the_other_model_are_refused() {
     let dir = TempDir::new("encdec-errors");
     train(dir.path(), "enc", &["--max-iters", "10", "--eval-interval", "10"]);
-    let gpt = [
-        "train",
-        "--task",
-        "reverse",
-        "--max-iters",
-        "10",
-        "--n-layer",
-        "1",
-        "--n-embd",
-        "16",
-        "--n-head",
-        "2",
-        "--batch-size",
-        "8",
-        "--eval-iters",
-        "2",
-        "--no-progress",
-        "--out-dir",
-        "gpt",
-    ];
+    let gpt = train_args(&["--task", "reverse", "--max-iters", "10", "--out-dir", "gpt"]);
     succeeds(dir.path(), &gpt);
     // An encoder-decoder flag on a GPT run, and a GPT flag on an encoder-decoder run.
     fails(
@@ -242,18 +159,21 @@ fn flags_and_checkpoints_of_the_other_model_are_refused() {
         &["--learning-rate", "GPT"],
     );
     fails(dir.path(), &["train", "--model", "encdec", "--data", "shakespeare", "--out-dir", "x"], &["--data"]);
+    // Settings no encoder-decoder can use, named in the error.
+    for (flag, value, name) in
+        [("--dropout", "1.5", "dropout"), ("--n-head", "3", "n_head"), ("--grad-clip", "-1", "--grad-clip")]
+    {
+        let args = ["train", "--model", "encdec", "--no-progress", "--out-dir", "x", flag, value];
+        fails(dir.path(), &args, &[name, value]);
+    }
     let out = gradlab(dir.path(), &["train", "--model", "transformer"]);
     assert_eq!(out.status.code(), Some(2), "clap refuses an unknown --model");
     assert!(text(&out.stderr).contains("possible values: gpt, encdec"));
     // A GPT checkpoint resumed as an encoder-decoder, and the reverse.
     let mut resume_enc = TINY.to_vec();
-    resume_enc.extend(["2", "--out-dir", "gpt", "--resume", "--max-iters", "20"]);
+    resume_enc.extend(["--out-dir", "gpt", "--resume", "--max-iters", "20"]);
     fails(dir.path(), &resume_enc, &["GPT checkpoint", "not an encoder-decoder"]);
-    let mut resume_gpt = gpt.to_vec();
-    let last = resume_gpt.len() - 1;
-    resume_gpt[last] = "enc";
-    resume_gpt.push("--resume");
-    resume_gpt[4] = "20";
+    let resume_gpt = train_args(&["--task", "reverse", "--max-iters", "20", "--out-dir", "enc", "--resume"]);
     fails(dir.path(), &resume_gpt, &["encoder-decoder checkpoint", "not a GPT"]);
     assert!(!dir.join("x").exists());
 }
@@ -266,18 +186,14 @@ fn flags_and_checkpoints_of_the_other_model_are_refused() {
 fn divergence_sizes_and_huge_weights_are_clear_errors() {
     let dir = TempDir::new("encdec-failures");
     let mut diverging = TINY.to_vec();
-    diverging.extend(["2", "--out-dir", "div", "--lr-factor", "1e30", "--eval-interval", "1", "--max-iters", "50"]);
-    let out = gradlab(dir.path(), &diverging);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.starts_with("error: training diverged at step "), "{err}");
-    for m in [
+    diverging.extend(["--out-dir", "div", "--lr-factor", "1e30", "--eval-interval", "1", "--max-iters", "50"]);
+    let mentions = [
         "the last finite training loss was ",
         "the checkpoint in div is still the one of step ",
         "--lr-factor (it was 1e30)",
-    ] {
-        assert!(err.contains(m), "{err:?} does not mention {m:?}");
-    }
+    ];
+    let err = assert_error(1, &diverging, &gradlab(dir.path(), &diverging), &mentions);
+    assert!(err.starts_with("error: training diverged at step "), "{err}");
     let (model, meta) = load_encdec(&dir.join("div")).unwrap();
     assert!(model.named_parameters().iter().all(|(_, p)| p.value().to_vec().iter().all(|x| x.is_finite())));
     assert!(err.contains(&format!("still the one of step {}.", meta.step)), "{err}");

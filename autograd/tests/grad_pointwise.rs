@@ -7,42 +7,10 @@
 use autograd::{GradCheck, Var};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tensor::{Float, Tensor, TensorRng, rng_from_seed};
+use tensor::{Float, Tensor, TensorRng};
 
-/// How a test input is laid out over its storage. The gradient checker keeps the layout.
-#[derive(Clone, Copy, Debug)]
-enum Strided {
-    Contiguous,
-    /// Storage in reversed axis order, viewed through the reversing permutation.
-    Transposed,
-    /// Storage with one extra element on each side of the last axis, viewed through `narrow`.
-    Narrowed,
-}
-
-/// A tensor of logical shape `shape` in layout `layout`; `fill` fills the (contiguous) storage.
-fn make(
-    shape: &[usize],
-    layout: Strided,
-    seed: u64,
-    fill: impl Fn(&[usize], &mut TensorRng) -> Tensor<f64>,
-) -> Tensor<f64> {
-    let mut rng = rng_from_seed(seed);
-    let n = shape.len();
-    match layout {
-        _ if n == 0 => fill(shape, &mut rng),
-        Strided::Contiguous => fill(shape, &mut rng),
-        Strided::Transposed => {
-            let reversed: Vec<usize> = shape.iter().rev().copied().collect();
-            let perm: Vec<isize> = (0..n as isize).rev().collect();
-            fill(&reversed, &mut rng).permute(&perm)
-        }
-        Strided::Narrowed => {
-            let mut padded = shape.to_vec();
-            padded[n - 1] += 2;
-            fill(&padded, &mut rng).narrow(-1, 1, shape[n - 1])
-        }
-    }
-}
+mod common;
+use common::{Strided, layout, make};
 
 /// Uniform values in `[lo, hi)` passed through `f`.
 fn uniform(lo: f64, hi: f64, f: fn(f64) -> f64) -> impl Fn(&[usize], &mut TensorRng) -> Tensor<f64> {
@@ -60,10 +28,6 @@ fn away_from_zero(x: f64) -> f64 {
 
 fn shape() -> impl Strategy<Value = Vec<usize>> {
     vec(1usize..4, 1..=3)
-}
-
-fn layout() -> impl Strategy<Value = Strided> {
-    prop_oneof![Just(Strided::Contiguous), Just(Strided::Transposed), Just(Strided::Narrowed)]
 }
 
 /// One unary op under test: its name, the input domain (away from kinks and singularities), the op.

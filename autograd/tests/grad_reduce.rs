@@ -6,41 +6,10 @@
 use autograd::{GradCheck, Var};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tensor::{Tensor, TensorRng, rng_from_seed};
+use tensor::{Tensor, TensorRng};
 
-/// How a test input is laid out over its storage. The gradient checker keeps the layout.
-#[derive(Clone, Copy, Debug)]
-enum Strided {
-    Contiguous,
-    /// Storage in reversed axis order, viewed through the reversing permutation.
-    Transposed,
-    /// Storage with one extra element on each side of the last axis, viewed through `narrow`.
-    Narrowed,
-}
-
-/// A tensor of logical shape `shape` in layout `layout`; `fill` fills the (contiguous) storage.
-fn make(
-    shape: &[usize],
-    layout: Strided,
-    seed: u64,
-    fill: impl Fn(&[usize], &mut TensorRng) -> Tensor<f64>,
-) -> Tensor<f64> {
-    let mut rng = rng_from_seed(seed);
-    let n = shape.len();
-    match layout {
-        Strided::Contiguous => fill(shape, &mut rng),
-        Strided::Transposed => {
-            let reversed: Vec<usize> = shape.iter().rev().copied().collect();
-            let perm: Vec<isize> = (0..n as isize).rev().collect();
-            fill(&reversed, &mut rng).permute(&perm)
-        }
-        Strided::Narrowed => {
-            let mut padded = shape.to_vec();
-            padded[n - 1] += 2;
-            fill(&padded, &mut rng).narrow(-1, 1, shape[n - 1])
-        }
-    }
-}
+mod common;
+use common::{Strided, layout, make};
 
 fn uniform(s: &[usize], rng: &mut TensorRng) -> Tensor<f64> {
     Tensor::rand_uniform_with(s, -2.0, 2.0, rng)
@@ -57,10 +26,6 @@ fn distinct(s: &[usize], rng: &mut TensorRng) -> Tensor<f64> {
         ranked[i] = rank as f64 * 0.5 - 3.0;
     }
     Tensor::from_vec(ranked, s)
-}
-
-fn layout() -> impl Strategy<Value = Strided> {
-    prop_oneof![Just(Strided::Contiguous), Just(Strided::Transposed), Just(Strided::Narrowed)]
 }
 
 /// A reduction problem: a shape (1..=3 axes of sizes 1..4), a subset of its axes, each written

@@ -6,35 +6,12 @@ use autograd::{GradCheck, Var};
 use proptest::prelude::*;
 use tensor::Tensor;
 
-/// How the test input is laid out in memory: the checker keeps the layout it is given.
-#[derive(Clone, Copy, Debug)]
-enum Layout {
-    Contiguous,
-    /// All axes reversed: built in the reversed shape, then permuted back.
-    Transposed,
-    /// A window of a wider tensor along the last axis: strided, with an offset.
-    Narrowed,
-}
-
-fn arb_layout() -> impl Strategy<Value = Layout> {
-    prop_oneof![Just(Layout::Contiguous), Just(Layout::Transposed), Just(Layout::Narrowed)]
-}
+mod common;
+use common::{Strided, layout as arb_layout, make};
 
 /// Random values in [-1, 1) with the given shape and layout.
-fn make_input(shape: &[usize], layout: Layout, seed: u64) -> Tensor<f64> {
-    match layout {
-        Layout::Contiguous => Tensor::rand_uniform(shape, -1.0, 1.0, seed),
-        Layout::Transposed => {
-            let reversed: Vec<usize> = shape.iter().rev().copied().collect();
-            let axes: Vec<isize> = (0..shape.len() as isize).rev().collect();
-            Tensor::rand_uniform(&reversed, -1.0, 1.0, seed).permute(&axes)
-        }
-        Layout::Narrowed => {
-            let mut wide = shape.to_vec();
-            *wide.last_mut().unwrap() += 3;
-            Tensor::rand_uniform(&wide, -1.0, 1.0, seed).narrow(-1, 1, *shape.last().unwrap())
-        }
-    }
+fn make_input(shape: &[usize], layout: Strided, seed: u64) -> Tensor<f64> {
+    make(shape, layout, seed, |s, rng| Tensor::rand_uniform_with(s, -1.0, 1.0, rng))
 }
 
 /// A shape of 1 to `max_ndim` axes of sizes 1..=4.
@@ -43,7 +20,7 @@ fn arb_shape(max_ndim: usize) -> impl Strategy<Value = Vec<usize>> {
 }
 
 /// A random input: (tensor, its layout for the failure message).
-fn arb_input(max_ndim: usize) -> impl Strategy<Value = (Tensor<f64>, Layout)> {
+fn arb_input(max_ndim: usize) -> impl Strategy<Value = (Tensor<f64>, Strided)> {
     (arb_shape(max_ndim), arb_layout(), any::<u64>()).prop_map(|(s, l, seed)| (make_input(&s, l, seed), l))
 }
 

@@ -15,7 +15,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use transformer::{Module, NormPlacement, Transformer, TransformerConfig};
 
-use super::format::{self, F32Blob};
+use super::format;
+use super::meta::{check_describes, metadata_entries, vocab_from_file};
 use super::{TrainState, resolve, save_files};
 use crate::error::{Error, Result};
 
@@ -102,12 +103,17 @@ fn config_json(c: &TransformerConfig) -> String {
         max_len: c.max_len,
         dropout: c.dropout.to_string(),
         tie_weights: c.tie_weights,
-        norm: match c.norm {
-            NormPlacement::Pre => "pre".into(),
-            NormPlacement::Post => "post".into(),
-        },
+        norm: norm_name(c.norm).into(),
     };
     serde_json::to_string(&j).expect("a struct of numbers and strings always serializes")
+}
+
+/// `pre` or `post`, as the configuration JSON and `train --norm` spell a norm placement.
+pub(crate) fn norm_name(norm: NormPlacement) -> &'static str {
+    match norm {
+        NormPlacement::Pre => "pre",
+        NormPlacement::Post => "post",
+    }
 }
 
 /// Checks a configuration the way `Transformer::new` needs it, naming the first problem.
@@ -135,19 +141,8 @@ pub fn validate_encdec_config(c: &TransformerConfig) -> std::result::Result<(), 
 }
 
 fn to_metadata(meta: &EncDecMeta) -> HashMap<String, String> {
-    let vocab = serde_json::to_string(&meta.vocab).expect("a string always serializes");
-    [
-        ("format", FORMAT.to_string()),
-        ("version", VERSION.to_string()),
-        ("config", config_json(&meta.config)),
-        ("vocab", vocab),
-        ("step", meta.step.to_string()),
-        ("seed", meta.seed.to_string()),
-        ("source", meta.source.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    let config = config_json(&meta.config);
+    metadata_entries((FORMAT, VERSION), config, &meta.vocab, meta.step, meta.seed, &meta.source)
 }
 
 /// Saves an encoder-decoder and (optionally) its train state into `out_dir`, atomically, as
@@ -161,15 +156,8 @@ pub fn save_encdec(
     meta: &EncDecMeta,
     state: Option<&TrainState>,
 ) -> Result<()> {
-    if meta.config != model.config {
-        return Err(Error::Config(format!(
-            "checkpoint metadata describes {:?} but the model was built with {:?}",
-            meta.config, model.config
-        )));
-    }
-    let tensors: Vec<(String, F32Blob)> =
-        model.named_parameters().into_iter().map(|(name, p)| (name, F32Blob::from_tensor(&p.value_ref()))).collect();
-    let weights = format::encode(&tensors, to_metadata(meta))?;
+    check_describes(&meta.config, &model.config)?;
+    let weights = format::encode_parameters(model, to_metadata(meta))?;
     save_files(out_dir, model, weights, state)
 }
 
@@ -216,27 +204,13 @@ pub fn load_encdec(ckpt: &Path) -> Result<(Transformer<f32>, EncDecMeta)> {
             file.tensors.len()
         )));
     }
-    let vocab: String = serde_json::from_str(file.meta("vocab")?)
-        .map_err(|e| file.error(format!("metadata \"vocab\" is not a JSON string: {e}")))?;
-    let n = vocab.chars().count();
-    if n != config.src_vocab || n != config.tgt_vocab {
-        return Err(file.error(format!(
-            "the vocabulary has {n} characters but the config says src_vocab {} and tgt_vocab {}",
-            config.src_vocab, config.tgt_vocab
-        )));
-    }
+    let vocab = vocab_from_file(&file, &[("src_vocab", config.src_vocab), ("tgt_vocab", config.tgt_vocab)])?;
     let seed = file.meta_parse("seed")?;
     let model = Transformer::<f32>::new(config, seed);
     let params = model.named_parameters();
     let expected: Vec<(String, Vec<usize>)> = params.iter().map(|(n, p)| (n.clone(), p.shape())).collect();
     file.check_tensors(&expected)?;
-    for (name, p) in &params {
-        let value = file.tensor(name)?;
-        if value.as_slice().is_some_and(|v| v.iter().any(|x| !x.is_finite())) {
-            return Err(file.error(format!("tensor {name} contains NaN or infinite values")));
-        }
-        p.set_value(value);
-    }
+    file.set_parameters(&params)?;
     let meta =
         EncDecMeta { config, vocab, step: file.meta_parse("step")?, seed, source: file.meta("source")?.to_string() };
     Ok((model, meta))

@@ -11,8 +11,10 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use autograd::Var;
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView, View};
 use tensor::Tensor;
+use transformer::Module;
 
 use crate::error::{Error, Result};
 
@@ -59,6 +61,14 @@ pub(crate) fn encode(tensors: &[(String, F32Blob)], metadata: HashMap<String, St
     // Only a header over 100 MB can fail here: far beyond any model this program trains.
     safetensors::tensor::serialize(views, Some(metadata))
         .map_err(|e| Error::Config(format!("cannot serialize a checkpoint: {e}")))
+}
+
+/// The bytes of a weights file: every parameter of `model` under its `named_parameters` name, and
+/// `metadata`.
+pub(crate) fn encode_parameters(model: &dyn Module<f32>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let tensors: Vec<(String, F32Blob)> =
+        model.named_parameters().into_iter().map(|(name, p)| (name, F32Blob::from_tensor(&p.value_ref()))).collect();
+    encode(&tensors, metadata)
 }
 
 /// A parsed file: its tensors (views into the bytes) and its metadata.
@@ -159,6 +169,20 @@ impl Parsed<'_> {
         // The container guarantees data length = 4 * numel for F32, so chunks are exact.
         let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         Ok(Tensor::from_vec(values, view.shape()))
+    }
+
+    /// Sets each parameter of `params` to its tensor in the file (checked by
+    /// [`Parsed::check_tensors`]), refusing NaN or infinite values: a diverged run's weights would
+    /// only make NaN logits downstream.
+    pub(crate) fn set_parameters(&self, params: &[(String, Var<f32>)]) -> Result<()> {
+        for (name, p) in params {
+            let value = self.tensor(name)?;
+            if value.as_slice().is_some_and(|v| v.iter().any(|x| !x.is_finite())) {
+                return Err(self.error(format!("tensor {name} contains NaN or infinite values")));
+            }
+            p.set_value(value);
+        }
+        Ok(())
     }
 
     /// A checkpoint error about this file.

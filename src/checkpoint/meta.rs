@@ -1,5 +1,6 @@
 //! What a weights file says about itself: the model's configuration, its tokenizer and where it
-//! came from, stored as strings in the safetensors metadata.
+//! came from, stored as strings in the safetensors metadata. The GPT's format is here, with the
+//! entries and checks that the encoder-decoder's format ([`super::encdec`]) shares.
 //!
 //! ```text
 //! "format":  "gradlab-gpt"          "version": "1"
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use transformer::GptConfig;
 
 use super::format::Parsed;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The weights file's format name and version.
 pub(crate) const FORMAT: &str = "gradlab-gpt";
@@ -91,22 +92,66 @@ pub(crate) fn config_to_json(c: &GptConfig) -> String {
     serde_json::to_string(&j).expect("a struct of numbers and strings always serializes")
 }
 
+/// The metadata entries of a weights file of format `format`, version `version`: the model's
+/// configuration `config` (one line of JSON), then what every checkpoint records besides it, the
+/// tokenizer's characters `vocab` and the provenance (`step`, `seed`, `source`).
+pub(crate) fn metadata_entries(
+    (format, version): (&str, &str),
+    config: String,
+    vocab: &str,
+    step: usize,
+    seed: u64,
+    source: &str,
+) -> HashMap<String, String> {
+    let vocab = serde_json::to_string(vocab).expect("a string always serializes");
+    [
+        ("format", format.to_string()),
+        ("version", version.to_string()),
+        ("config", config),
+        ("vocab", vocab),
+        ("step", step.to_string()),
+        ("seed", seed.to_string()),
+        ("source", source.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The tokenizer's characters from the `"vocab"` entry of a weights file (a JSON string), checked
+/// to be as many as each of `sizes` (the configuration's name for a vocabulary size, and its
+/// value) and all distinct.
+pub(crate) fn vocab_from_file(file: &Parsed<'_>, sizes: &[(&str, usize)]) -> Result<String> {
+    let vocab: String = serde_json::from_str(file.meta("vocab")?)
+        .map_err(|e| file.error(format!("metadata \"vocab\" is not a JSON string: {e}")))?;
+    let n = vocab.chars().count();
+    if sizes.iter().any(|&(_, size)| size != n) {
+        let said: Vec<String> = sizes.iter().map(|(name, size)| format!("{name} {size}")).collect();
+        return Err(file.error(format!("the vocabulary has {n} characters but the config says {}", said.join(" and "))));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(c) = vocab.chars().find(|c| !seen.insert(*c)) {
+        return Err(file.error(format!("the vocabulary lists character {c:?} twice")));
+    }
+    Ok(vocab)
+}
+
+/// Checks that checkpoint metadata describing a model of configuration `described` is saved with a
+/// model that was `built` with that configuration.
+pub(crate) fn check_describes<C: PartialEq + std::fmt::Debug>(described: &C, built: &C) -> Result<()> {
+    if described != built {
+        return Err(Error::Config(format!(
+            "checkpoint metadata describes {described:?} but the model was built with {built:?}"
+        )));
+    }
+    Ok(())
+}
+
 impl ModelMeta {
     /// The metadata entries of a weights file.
     pub(crate) fn to_metadata(&self) -> HashMap<String, String> {
-        let vocab = serde_json::to_string(&self.vocab).expect("a string always serializes");
-        [
-            ("format", FORMAT.to_string()),
-            ("version", VERSION.to_string()),
-            ("config", config_to_json(&self.config)),
-            ("vocab", vocab),
-            ("step", self.step.to_string()),
-            ("seed", self.seed.to_string()),
-            ("source", self.source.clone()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        let config = config_to_json(&self.config);
+        metadata_entries((FORMAT, VERSION), config, &self.vocab, self.step, self.seed, &self.source)
     }
 
     /// Reads and checks the metadata of a weights file: format, version, a valid configuration
@@ -114,20 +159,7 @@ impl ModelMeta {
     pub(crate) fn from_file(file: &Parsed<'_>) -> Result<Self> {
         file.check_format(FORMAT, VERSION)?;
         let config = parse_config(file)?;
-        let vocab_json = file.meta("vocab")?;
-        let vocab: String = serde_json::from_str(vocab_json)
-            .map_err(|e| file.error(format!("metadata \"vocab\" is not a JSON string: {e}")))?;
-        let n = vocab.chars().count();
-        if n != config.vocab_size {
-            return Err(file.error(format!(
-                "the vocabulary has {n} characters but the config says vocab_size {}",
-                config.vocab_size
-            )));
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(c) = vocab.chars().find(|c| !seen.insert(*c)) {
-            return Err(file.error(format!("the vocabulary lists character {c:?} twice")));
-        }
+        let vocab = vocab_from_file(file, &[("vocab_size", config.vocab_size)])?;
         Ok(ModelMeta {
             config,
             vocab,

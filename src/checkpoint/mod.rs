@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use transformer::Gpt;
 
 pub use atomic::{commit_temp, write_atomic, write_temp};
+pub(crate) use encdec::norm_name;
 pub use encdec::{EncDecMeta, ModelKind, load_encdec, model_kind, save_encdec, validate_encdec_config};
 pub use export::export_nanogpt;
 pub use meta::ModelMeta;

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use transformer::{Gpt, GptConfig, Module};
 
-use super::format::{self, F32Blob};
-use super::meta::ModelMeta;
+use super::format;
+use super::meta::{ModelMeta, check_describes};
 use super::resolve;
 use crate::error::{Error, Result};
 
@@ -46,12 +46,7 @@ fn push_affine(v: &mut Vec<(String, Vec<usize>)>, prefix: &str, shape: Vec<usize
 
 /// The bytes of the weights file for `model` with `meta`.
 pub(crate) fn model_bytes(model: &Gpt<f32>, meta: &ModelMeta) -> Result<Vec<u8>> {
-    if meta.config != model.config {
-        return Err(Error::Config(format!(
-            "checkpoint metadata describes {:?} but the model was built with {:?}",
-            meta.config, model.config
-        )));
-    }
+    check_describes(&meta.config, &model.config)?;
     let n = meta.vocab.chars().count();
     if n != meta.config.vocab_size {
         return Err(Error::Config(format!(
@@ -59,9 +54,7 @@ pub(crate) fn model_bytes(model: &Gpt<f32>, meta: &ModelMeta) -> Result<Vec<u8>>
             meta.config.vocab_size
         )));
     }
-    let tensors: Vec<(String, F32Blob)> =
-        model.named_parameters().into_iter().map(|(name, p)| (name, F32Blob::from_tensor(&p.value_ref()))).collect();
-    format::encode(&tensors, meta.to_metadata())
+    format::encode_parameters(model, meta.to_metadata())
 }
 
 /// Loads a model and its metadata from a run directory or a weights file (see [`resolve`]).
@@ -112,13 +105,6 @@ pub(crate) fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Gpt<f32>, M
         // Only a change to the transformer crate's parameter names can get here.
         return Err(file.error("this program's GPT no longer has the parameter layout of checkpoint format 1"));
     }
-    for (name, p) in &params {
-        let value = file.tensor(name)?;
-        // A diverged run's weights would only make NaN logits downstream: refuse them here.
-        if value.as_slice().is_some_and(|v| v.iter().any(|x| !x.is_finite())) {
-            return Err(file.error(format!("tensor {name} contains NaN or infinite values")));
-        }
-        p.set_value(value);
-    }
+    file.set_parameters(&params)?;
     Ok((model, meta))
 }

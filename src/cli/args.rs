@@ -195,10 +195,7 @@ fn encdec_defaults_help() -> String {
         m.n_decoder_layers,
         m.dropout,
         m.label_smoothing,
-        match m.norm {
-            transformer::NormPlacement::Post => "post",
-            transformer::NormPlacement::Pre => "pre",
-        },
+        crate::checkpoint::norm_name(m.norm),
         m.batch_size,
         m.max_iters,
         m.warmup_iters,

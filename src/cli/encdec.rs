@@ -65,9 +65,6 @@ pub fn encdec_run_config(a: &TrainArgs) -> Result<EncDecRunConfig> {
     m.lr_factor = a.lr_factor.unwrap_or(m.lr_factor);
     m.grad_clip = a.grad_clip.unwrap_or(m.grad_clip);
     m.seed = a.seed.unwrap_or(m.seed);
-    if !(0.0..1.0).contains(&m.dropout) {
-        return Err(Error::Config(format!("--dropout must be in [0, 1), got {}", m.dropout)));
-    }
     if m.grad_clip.is_nan() || m.grad_clip < 0.0 {
         return Err(Error::Config(format!("--grad-clip must be >= 0, got {}", m.grad_clip)));
     }

@@ -9,6 +9,9 @@
 use proptest::prelude::*;
 use tensor::{Float, Tensor, assert_allclose};
 
+mod common;
+use common::indices;
+
 // ---------- inputs: a logical shape, row-major values, and a layout that is not plain ----------
 
 /// How an input tensor is laid out over its storage.
@@ -115,21 +118,6 @@ fn strides_of(shape: &[usize]) -> Vec<usize> {
 
 fn ravel(index: &[usize], shape: &[usize]) -> usize {
     index.iter().zip(strides_of(shape)).map(|(i, s)| i * s).sum()
-}
-
-/// Every multi-index of `shape`, in row-major order.
-fn indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let n: usize = shape.iter().product();
-    (0..n)
-        .map(|mut flat| {
-            let mut idx = vec![0; shape.len()];
-            for d in (0..shape.len()).rev() {
-                idx[d] = flat % shape[d];
-                flat /= shape[d];
-            }
-            idx
-        })
-        .collect()
 }
 
 fn with_axis(index: &[usize], axis: usize, value: usize) -> Vec<usize> {

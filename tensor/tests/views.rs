@@ -12,6 +12,9 @@
 use proptest::prelude::*;
 use tensor::{Float, Tensor};
 
+mod common;
+use common::indices;
+
 // ---------- the naive reference ----------
 
 /// A row-major array: the obviously-correct model a view is compared with.
@@ -19,21 +22,6 @@ use tensor::{Float, Tensor};
 struct Naive {
     shape: Vec<usize>,
     data: Vec<f64>,
-}
-
-/// Every multi-index of `shape`, in row-major order.
-fn indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let n: usize = shape.iter().product();
-    (0..n)
-        .map(|mut flat| {
-            let mut idx = vec![0; shape.len()];
-            for d in (0..shape.len()).rev() {
-                idx[d] = flat % shape[d];
-                flat /= shape[d];
-            }
-            idx
-        })
-        .collect()
 }
 
 impl Naive {
