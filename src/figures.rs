@@ -668,8 +668,9 @@ fn activation_name(a: Activation) -> &'static str {
     }
 }
 
-/// The small encoder-decoder of chapter 8 (post-LN as the paper, untied output layer).
-fn chapter8_transformer() -> Transformer<f64> {
+/// The small encoder-decoder of chapter 8 (post-LN as the paper, untied output layer, dropout
+/// off), whose structure the architecture figure draws and whose parameters the chapter counts.
+pub fn chapter8_transformer() -> Transformer<f64> {
     let config = TransformerConfig {
         src_vocab: 13,
         tgt_vocab: 13,
@@ -930,14 +931,14 @@ pub fn architecture_svg() -> String {
     enc.plus_with_side_input(&mut svg, &Item { title: "PE", detail: "sinusoidal", fill: FILL_EMBEDDING });
     let act = activation_name(m.transformer_activation);
     let describe_enc = |module: &str| describe_module(module, "attn · padding mask", act, "d_ff");
-    draw_stack(&mut svg, &mut enc, &m.encoder, &describe_enc, "EncoderLayer × n_encoder_layers");
+    draw_stack(&mut svg, &mut enc, &m.encoder, &describe_enc, "Block × n_encoder_layers");
 
     // Decoder.
     let mut dec = Column::new(&mut svg, DEC_X, 0, "tgt (B, T), shifted right");
     let tgt_embed = dec.block(&mut svg, &embedding_item("tgt_embed", m.transformer_scaled));
     dec.plus_with_side_input(&mut svg, &Item { title: "PE", detail: "sinusoidal", fill: FILL_EMBEDDING });
     let describe_dec = |module: &str| describe_module(module, "attn · causal_mask", act, "d_ff");
-    let modules = draw_stack(&mut svg, &mut dec, &m.decoder, &describe_dec, "DecoderLayer × n_decoder_layers");
+    let modules = draw_stack(&mut svg, &mut dec, &m.decoder, &describe_dec, "DecoderBlock × n_decoder_layers");
     let head = if m.transformer_tied {
         Item { title: "Linear (tied)", detail: "tgt_embed.weightᵀ", fill: FILL_LINEAR }
     } else {
@@ -956,7 +957,7 @@ pub fn architecture_svg() -> String {
     let gpt_act = activation_name(m.gpt_activation);
     let width = format!("{}d", m.gpt_ff_ratio);
     let describe_gpt = |module: &str| describe_module(module, "attn · causal_mask", gpt_act, &width);
-    draw_stack(&mut svg, &mut gpt, &m.gpt, &describe_gpt, "EncoderLayer, causal × n_layer");
+    draw_stack(&mut svg, &mut gpt, &m.gpt, &describe_gpt, "Block, causal × n_layer");
     let head = if m.gpt_tied {
         Item { title: "lm_head (tied)", detail: "wte.weightᵀ", fill: FILL_LINEAR }
     } else {

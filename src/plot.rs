@@ -288,7 +288,7 @@ fn token_label(token: &str) -> String {
 /// Draws attention weights as a grid of heatmaps, one panel per (layer, head), to an SVG file.
 ///
 /// `maps[layer]` has shape `(1, n_head, T, T)` — one sample, as [`transformer::Gpt::attention_maps`]
-/// returns after a forward pass on a batch of one — and `tokens` (length `T`) labels the axes:
+/// returns for a batch of one — and `tokens` (length `T`) labels the axes:
 /// queries down the rows, keys along the columns (on top, as in a matrix). Rows are layers,
 /// columns heads; each panel is titled `layer L head H`. The colour scale is fixed to `[0, 1]`
 /// (white to dark blue) so panels compare directly. Every cell is one SVG rectangle, so the file
@@ -329,7 +329,7 @@ pub fn attention_heatmap_qk(
 ) -> Result<()> {
     let fail = |reason: String| Err(Error::Plot(format!("{}: {reason}", path.display())));
     if maps.is_empty() {
-        return fail("no attention maps to plot (run a forward pass first)".into());
+        return fail("no attention maps to plot (the model has no attention layers)".into());
     }
     if queries.is_empty() || keys.is_empty() {
         return fail("no tokens to label the attention maps with".into());

@@ -1,56 +1,84 @@
-//! What a training run leaves in its out dir besides checkpoints and logs: the loss curve and an
-//! attention heatmap of one sample (every layer and head).
+//! What a training run draws in its out dir besides checkpoints and logs: the loss curve, and
+//! heatmaps of the attention of one sample (every layer and head), under fixed file names.
+//!
+//! Who owns what: a training loop ([`crate::train::train`] for the GPT,
+//! [`crate::train::encdec::train_encdec`] for the encoder-decoder) owns the model, the data and
+//! the logs. When the run ends, the loop reads its logs into plain numbers ([`LossHistory`]),
+//! picks a sample, asks the model for that sample's attention maps
+//! ([`transformer::Gpt::attention_maps`], [`transformer::Transformer::attention_maps`]) and hands
+//! numbers, maps and token labels to the functions here. This module only names the files and
+//! draws them (through [`crate::plot`]): it knows neither the training loop nor its logs, so
+//! the dependency runs one way, `train -> report -> plot`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use autograd::no_grad;
-use transformer::Gpt;
+use tensor::Tensor;
+use transformer::AttentionMaps;
 
-use crate::data::{Dataset, Split};
 use crate::error::Result;
-use crate::plot::{LossPoint, attention_heatmap, loss_curve};
-use crate::train::{LossLog, MetricsLog, TrainConfig};
+use crate::plot::{LossPoint, attention_heatmap, attention_heatmap_qk, loss_curve};
 
 /// File name of the loss plot.
 pub const LOSS_PLOT: &str = "loss.svg";
-/// File name of the attention heatmap.
+/// File name of a GPT's attention heatmap.
 pub const ATTENTION_PLOT: &str = "attention.svg";
+/// File names of an encoder-decoder's three attention heatmaps: encoder self-attention, decoder
+/// (masked) self-attention, cross-attention.
+pub const ENCDEC_ATTENTION_PLOTS: [&str; 3] = ["attention_encoder.svg", "attention_decoder.svg", "attention_cross.svg"];
 
-/// Draws `loss.svg` from the loss and metrics logs (every step's training loss, and the
-/// evaluations) and `attention.svg` from one sample; returns their paths.
+/// A run's losses as plain numbers: every step's training loss, and the evaluations.
+#[derive(Clone, Debug, Default)]
+pub struct LossHistory {
+    /// `(step, training loss)` of every step taken.
+    pub steps: Vec<(usize, f64)>,
+    /// The evaluations: training and validation loss at some steps.
+    pub evals: Vec<LossPoint>,
+}
+
+/// Draws [`LOSS_PLOT`] in `out_dir` from `history`, titled `title`; returns its path.
 ///
-/// Both logs hold the whole run, a resumed one included, and nothing that depends on timing, so
-/// a resumed run draws the same `loss.svg` as one that never stopped.
-pub fn write_plots(cfg: &TrainConfig, model: &Gpt<f32>, data: &Dataset) -> Result<Vec<PathBuf>> {
-    let steps: Vec<(usize, f64)> =
-        LossLog::read_all(&cfg.out_dir)?.into_iter().map(|r| (r.step, f64::from(r.loss))).collect();
-    let points: Vec<LossPoint> = MetricsLog::read_all(&cfg.out_dir)?
-        .into_iter()
-        .map(|r| LossPoint { step: r.step, train_loss: r.train_loss, val_loss: r.val_loss })
-        .collect();
-    let loss_path = cfg.out_dir.join(LOSS_PLOT);
-    loss_curve(&loss_path, &steps, &points, &format!("loss: {}", data.name()))?;
+/// # Errors
+/// As [`loss_curve`]: nothing finite to plot, or the file cannot be written.
+pub fn write_loss_plot(out_dir: &Path, history: &LossHistory, title: &str) -> Result<PathBuf> {
+    let path = out_dir.join(LOSS_PLOT);
+    loss_curve(&path, &history.steps, &history.evals, title)?;
+    Ok(path)
+}
 
-    // One sample: a held-out line of the task, or the start of the validation text.
-    let ids: Vec<usize> = match data {
-        Dataset::Task(t) => {
-            let digits = t.held_out_examples(1, &mut tensor::rng_from_seed(cfg.seed))[0].clone();
-            let line = format!("{}{}", t.task.prompt(&digits), t.task.answer(&digits));
-            let ids = t.tokenizer.encode(&line).expect("task alphabet covers its lines");
-            ids[..ids.len() - 1].to_vec()
-        }
-        Dataset::Text(t) => t.tokens(Split::Val)[..cfg.block_size.min(32)].to_vec(),
-    };
-    model.set_training(false);
-    no_grad(|| model.forward(&ids, [1, ids.len()]));
-    model.set_training(true);
-    let tokens: Vec<String> = ids.iter().map(|&i| data.tokenizer().decode(&[i])).collect();
-    let attn_path = cfg.out_dir.join(ATTENTION_PLOT);
-    attention_heatmap(
-        &attn_path,
-        &model.attention_maps(),
-        &tokens,
-        "attention weights (rows: queries, columns: keys)",
+/// Draws [`ATTENTION_PLOT`] in `out_dir`: a GPT's self-attention on one sample, `maps[layer]` of
+/// shape `(1, h, T, T)`, with the sample's `tokens` (`T` of them) as labels; returns its path.
+///
+/// # Errors
+/// As [`attention_heatmap`].
+pub fn write_attention_plot(out_dir: &Path, maps: &[Tensor<f32>], tokens: &[String]) -> Result<PathBuf> {
+    let path = out_dir.join(ATTENTION_PLOT);
+    attention_heatmap(&path, maps, tokens, "attention weights (rows: queries, columns: keys)")?;
+    Ok(path)
+}
+
+/// Draws [`ENCDEC_ATTENTION_PLOTS`] in `out_dir`: an encoder-decoder's attention on one
+/// teacher-forced example, `maps` with a batch of one, labelled with the `source` tokens (`S`)
+/// and the decoder's `target` input tokens (`T`); `prompt` names the example in the titles.
+/// Returns the three paths.
+///
+/// # Errors
+/// As [`attention_heatmap_qk`].
+pub fn write_encdec_attention_plots(
+    out_dir: &Path,
+    maps: &AttentionMaps<f32>,
+    source: &[String],
+    target: &[String],
+    prompt: &str,
+) -> Result<Vec<PathBuf>> {
+    let paths: Vec<PathBuf> = ENCDEC_ATTENTION_PLOTS.iter().map(|f| out_dir.join(f)).collect();
+    attention_heatmap(&paths[0], &maps.encoder, source, &format!("encoder self-attention on {prompt}"))?;
+    attention_heatmap(&paths[1], &maps.decoder, target, &format!("decoder masked self-attention on {prompt}"))?;
+    attention_heatmap_qk(
+        &paths[2],
+        &maps.cross,
+        target,
+        source,
+        &format!("cross-attention on {prompt} (rows: decoder positions, columns: source)"),
     )?;
-    Ok(vec![loss_path, attn_path])
+    Ok(paths)
 }

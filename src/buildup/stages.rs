@@ -17,7 +17,7 @@
 use autograd::Var;
 use tensor::{Tensor, TensorRng};
 use transformer::{
-    Activation, AttentionHead, DropoutState, EncoderLayer, FeedForward, Init, LayerConfig, LayerNorm,
+    Activation, AttentionConfig, AttentionHead, Block, DropoutState, FeedForward, Init, LayerConfig, LayerNorm,
     LearnedPositional, Linear, Module, MultiHeadAttention, NormPlacement, causal_mask, prefixed,
 };
 
@@ -100,7 +100,13 @@ impl Stage {
 }
 
 fn mha(d: usize, n_head: usize, rng: &mut TensorRng) -> MultiHeadAttention<f32> {
-    MultiHeadAttention::new(d, n_head, false, Init::Normal(STD), Init::Normal(STD), 0.0, &DropoutState::new(0), rng)
+    let config = AttentionConfig {
+        bias: false,
+        init: Init::Normal(STD),
+        out_init: Init::Normal(STD),
+        ..AttentionConfig::new(d, n_head)
+    };
+    MultiHeadAttention::new(&config, &DropoutState::new(0), rng)
 }
 
 fn ffn(d: usize, rng: &mut TensorRng) -> FeedForward<f32> {
@@ -108,7 +114,7 @@ fn ffn(d: usize, rng: &mut TensorRng) -> FeedForward<f32> {
 }
 
 /// The GPT's block exactly (`transformer::Gpt` stacks these): pre-LN, GELU, no dropout.
-fn block(d: usize, n_head: usize, rng: &mut TensorRng) -> EncoderLayer<f32> {
+fn block(d: usize, n_head: usize, rng: &mut TensorRng) -> Block<f32> {
     let config = LayerConfig {
         d_model: d,
         n_head,
@@ -120,7 +126,7 @@ fn block(d: usize, n_head: usize, rng: &mut TensorRng) -> EncoderLayer<f32> {
         init: Init::Normal(STD),
         residual_init: Init::Normal(STD / 2f64.sqrt()), // GPT-2's 1 / sqrt(2 n_layer), one layer
     };
-    EncoderLayer::new(&config, &DropoutState::new(0), rng)
+    Block::new(&config, &DropoutState::new(0), rng)
 }
 
 /// How positions exchange information, stage by stage.
@@ -129,7 +135,7 @@ enum Mixer {
     OneHead(AttentionHead<f32>),
     MultiHead(MultiHeadAttention<f32>),
     MultiHeadFeedForward(MultiHeadAttention<f32>, FeedForward<f32>),
-    Block(Box<EncoderLayer<f32>>, LayerNorm<f32>),
+    Block(Box<Block<f32>>, LayerNorm<f32>),
 }
 
 enum Body {
@@ -171,9 +177,9 @@ impl StageModel {
                 let mask = causal_mask::<f32>(t, t); // (T, T), 1 = blocked
                 let h = match mixer {
                     Mixer::Average => Var::constant(averaging_matrix(t)).matmul(&x), // (T, T) @ (B, T, d)
-                    Mixer::OneHead(head) => head.forward(&x, &x, Some(&mask)),       // (B, T, d)
-                    Mixer::MultiHead(attn) => attn.forward(&x, &x, Some(&mask)),     // (B, T, d)
-                    Mixer::MultiHeadFeedForward(attn, ff) => ff.forward(&attn.forward(&x, &x, Some(&mask))),
+                    Mixer::OneHead(head) => head.forward(&x, &x, Some(&mask)).0,     // (B, T, d)
+                    Mixer::MultiHead(attn) => attn.forward_self(&x, Some(&mask)).0,  // (B, T, d)
+                    Mixer::MultiHeadFeedForward(attn, ff) => ff.forward(&attn.forward_self(&x, Some(&mask)).0),
                     Mixer::Block(block, ln_f) => ln_f.forward(&block.forward(&x, Some(&mask))),
                 };
                 lm_head.forward(&h) // (B, T, V)

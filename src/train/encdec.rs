@@ -2,26 +2,23 @@
 //! the way `train` trains the GPT: evaluations in `metrics.jsonl`, every step's loss in
 //! `losses.jsonl`, a checkpoint (weights and train state) at each evaluation so `--resume`
 //! continues bit for bit, then held-out exact match, `loss.svg` and the three kinds of attention
-//! as heatmaps (`attention_encoder.svg`, `attention_decoder.svg`, `attention_cross.svg`) for one
-//! held-out example.
+//! as heatmaps ([`crate::report::ENCDEC_ATTENTION_PLOTS`]) for one held-out example. The logs,
+//! clocks and divergence message are the GPT loop's (`RunRecords`); the plots are drawn
+//! by [`crate::report`] from the numbers and maps this loop hands it.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use autograd::no_grad;
 use tensor::{TensorRng, rng_from_seed};
 use transformer::optim::{AdamW, Optimizer, clip_grad_norm};
 use transformer::{Module, Transformer, TransformerConfig};
 
-use super::{EvalRecord, Graded, LossLog, MetricsLog, StepLoss, with_workers_spinning};
+use super::{EvalRecord, Graded, RunRecords, loss_history, with_workers_spinning};
 use crate::checkpoint::{self, EncDecMeta, TrainState, load_encdec, load_train_state, save_encdec};
 use crate::data::{Split, Task, TaskData};
 use crate::error::{Error, Result};
-use crate::plot::{LossPoint, attention_heatmap, attention_heatmap_qk, loss_curve};
+use crate::report::{write_encdec_attention_plots, write_loss_plot};
 use crate::seq2seq::{Seq2SeqConfig, grade_seq2seq, seq2seq_loss};
-
-/// File names of the three heatmaps.
-pub const ATTENTION_PLOTS: [&str; 3] = ["attention_encoder.svg", "attention_decoder.svg", "attention_cross.svg"];
 
 /// Everything `train --model encdec` needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,15 +195,15 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
     let data = TaskData::new(cfg.task, cfg.task.line_len())?;
     let mut run = start(cfg, &data)?;
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::io("cannot create out dir", &cfg.out_dir, e))?;
-    let (mut log, mut losses) = if cfg.resume {
-        (MetricsLog::open_resumed(&cfg.out_dir, run.step)?, LossLog::open_resumed(&cfg.out_dir, run.step)?)
-    } else {
-        (MetricsLog::open(&cfg.out_dir, false)?, LossLog::open(&cfg.out_dir)?)
-    };
     let params = run.model.parameters();
     let schedule = cfg.model.schedule();
     let (src_len, tgt_len) = data.seq2seq_lengths();
     let tokens_per_step = cfg.model.batch_size * (src_len + tgt_len);
+    let hint = format!(
+        "Try a lower --lr-factor (it was {:?}) or a --grad-clip (it was {:?})",
+        cfg.model.lr_factor, cfg.model.grad_clip
+    );
+    let mut records = RunRecords::open(&cfg.out_dir, cfg.resume.then_some(run.step), tokens_per_step, hint)?;
     let mut report = EncDecRunReport {
         start_step: run.step,
         evals: Vec::new(),
@@ -225,40 +222,23 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
             cfg.model.max_iters
         );
     }
-    let started = Instant::now();
-    let mut window = (Instant::now(), 0usize);
-    // For the message if the run diverges: the checkpoint on disk and the last finite loss.
-    let mut saved = cfg.resume.then_some(run.step);
-    let mut last_finite = if cfg.resume { super::last_logged_loss(&cfg.out_dir) } else { None };
     loop {
         let step = run.step;
         let lr = schedule.lr_at(step);
         let last = step == cfg.model.max_iters;
         let resumed_here = cfg.resume && step == report.start_step;
-        if (step.is_multiple_of(cfg.eval_interval) || last) && !resumed_here {
+        if (step % cfg.eval_interval == 0 || last) && !resumed_here {
             let (train_loss, val_loss) = estimate(&run, &data, cfg, cfg.model.seed ^ step as u64);
             if !(train_loss.is_finite() && val_loss.is_finite()) {
                 let loss = if train_loss.is_finite() { val_loss } else { train_loss };
-                return Err(diverged(cfg, step, "evaluation loss", loss, last_finite, saved));
+                return Err(records.diverged(step, "evaluation loss", loss));
             }
-            let secs = window.0.elapsed().as_secs_f64();
-            let record = EvalRecord {
-                step,
-                train_loss,
-                val_loss,
-                lr,
-                tokens_per_sec: if window.1 > 0 { (window.1 * tokens_per_step) as f64 / secs } else { 0.0 },
-                elapsed_s: started.elapsed().as_secs_f64(),
-            };
             if cfg.progress {
                 println!("step {step}: train loss {train_loss:.4}, val loss {val_loss:.4}");
             }
-            losses.flush()?;
-            log.write(&record)?;
-            report.evals.push(record);
-            window = (Instant::now(), 0);
+            report.evals.push(records.evaluation(step, train_loss, val_loss, lr)?);
             save(cfg, &run)?;
-            saved = Some(step);
+            records.saved(step);
         }
         if last {
             break;
@@ -269,87 +249,37 @@ pub fn train_encdec(cfg: &EncDecRunConfig) -> Result<EncDecRunReport> {
             (loss.item(), loss.backward())
         });
         if !value.is_finite() {
-            return Err(diverged(cfg, step, "training loss", value.into(), last_finite, saved));
+            return Err(records.diverged(step, "training loss", value.into()));
         }
-        last_finite = Some((step, value));
         let mut grads = grads;
         if cfg.model.grad_clip > 0.0 {
             clip_grad_norm(&mut grads, &params, cfg.model.grad_clip);
         }
         run.opt.set_learning_rate(lr);
         with_workers_spinning(|| run.opt.step(&grads));
-        losses.push(StepLoss { step, loss: value });
+        records.step(step, value);
         run.step += 1;
-        window.1 += 1;
     }
     run.model.set_training(false);
     report.graded = grade_seq2seq(&run.model, &data, 200, cfg.model.seed);
-    report.elapsed_s = started.elapsed().as_secs_f64();
-    report.plots = write_plots(cfg, &run.model, &data)?;
+    report.elapsed_s = records.elapsed_s();
+    let title = format!("loss: encoder-decoder, task {}", cfg.task.name());
+    let mut plots = vec![write_loss_plot(&cfg.out_dir, &loss_history(&cfg.out_dir)?, &title)?];
+    plots.extend(attention_plots(&cfg.out_dir, &run.model, &data, cfg.model.seed)?);
+    report.plots = plots;
     Ok(report)
 }
 
-/// The error for a loss that is no longer a finite number: the run stops before saving anything
-/// more, as the GPT's does.
-fn diverged(
-    cfg: &EncDecRunConfig,
-    step: usize,
-    what: &'static str,
-    loss: f64,
-    last_finite: Option<(usize, f32)>,
-    saved: Option<usize>,
-) -> Error {
-    Error::Diverged {
-        step,
-        what,
-        loss,
-        last_finite,
-        out_dir: cfg.out_dir.clone(),
-        saved,
-        hint: format!(
-            "Try a lower --lr-factor (it was {:?}) or a --grad-clip (it was {:?})",
-            cfg.model.lr_factor, cfg.model.grad_clip
-        ),
-    }
-}
-
-/// `loss.svg` from the logs, and the three attention heatmaps of one held-out example.
-fn write_plots(cfg: &EncDecRunConfig, model: &Transformer<f32>, data: &TaskData) -> Result<Vec<PathBuf>> {
-    let dir = &cfg.out_dir;
-    let steps: Vec<(usize, f64)> = LossLog::read_all(dir)?.into_iter().map(|r| (r.step, f64::from(r.loss))).collect();
-    let points: Vec<LossPoint> = MetricsLog::read_all(dir)?
-        .into_iter()
-        .map(|r| LossPoint { step: r.step, train_loss: r.train_loss, val_loss: r.val_loss })
-        .collect();
-    let loss_path = dir.join(crate::report::LOSS_PLOT);
-    loss_curve(&loss_path, &steps, &points, &format!("loss: encoder-decoder, task {}", cfg.task.name()))?;
-    let mut plots = vec![loss_path];
-    plots.extend(attention_plots(dir, model, data, cfg.model.seed)?);
-    Ok(plots)
-}
-
-/// Teacher-forces one held-out example through `model` (dropout off) and draws its encoder
-/// self-attention, decoder (masked) self-attention and cross-attention, every layer and head.
+/// Teacher-forces one held-out example through `model` (dropout off), asks it for the
+/// example's encoder self-attention, decoder (masked) self-attention and cross-attention, every
+/// layer and head, and draws them ([`write_encdec_attention_plots`]). Returns the paths.
 pub fn attention_plots(dir: &Path, model: &Transformer<f32>, data: &TaskData, seed: u64) -> Result<Vec<PathBuf>> {
     let digits = data.held_out_examples(1, &mut rng_from_seed(seed))[0].clone();
     let ex = data.seq2seq_example(&digits);
     let tgt_in: Vec<usize> =
         std::iter::once(ex.start).chain(ex.answer[..ex.answer.len() - 1].iter().copied()).collect();
     model.set_training(false);
-    no_grad(|| model.forward(&ex.src, [1, ex.src.len()], &tgt_in, [1, tgt_in.len()], None));
-    let maps = model.attention_maps();
+    let maps = model.attention_maps(&ex.src, [1, ex.src.len()], &tgt_in, [1, tgt_in.len()], None);
     let label = |ids: &[usize]| ids.iter().map(|&i| data.tokenizer.decode(&[i])).collect::<Vec<String>>();
-    let (src, tgt) = (label(&ex.src), label(&tgt_in));
-    let paths: Vec<PathBuf> = ATTENTION_PLOTS.iter().map(|f| dir.join(f)).collect();
-    let prompt = data.task.prompt(&digits);
-    attention_heatmap(&paths[0], &maps.encoder, &src, &format!("encoder self-attention on {prompt}"))?;
-    attention_heatmap(&paths[1], &maps.decoder, &tgt, &format!("decoder masked self-attention on {prompt}"))?;
-    attention_heatmap_qk(
-        &paths[2],
-        &maps.cross,
-        &tgt,
-        &src,
-        &format!("cross-attention on {prompt} (rows: decoder positions, columns: source)"),
-    )?;
-    Ok(paths)
+    write_encdec_attention_plots(dir, &maps, &label(&ex.src), &label(&tgt_in), &data.task.prompt(&digits))
 }

@@ -1,5 +1,10 @@
 //! The training loop: batches, forward, backward, clipping, AdamW with a warmup-cosine
 //! schedule, periodic evaluation with metrics and checkpoints, and bit-exact resume.
+//!
+//! The loop owns the model, the data and the logs of its run. At the end it draws the plots:
+//! it reads the logs into plain numbers, asks the model for the attention maps of one sample and
+//! hands both to [`crate::report`], which only draws (see there). `RunRecords`, the logs and
+//! clocks of a run, is shared with the encoder-decoder's loop in [`encdec`].
 
 mod config;
 pub mod encdec;
@@ -14,6 +19,7 @@ pub use metrics::{EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MetricsLog, St
 pub use spin::with_workers_spinning;
 pub use step::{StepBatches, apply_update, step_gradients};
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,8 +28,10 @@ use transformer::optim::{AdamW, LrSchedule, Optimizer};
 use transformer::{Gpt, GptConfig, Module};
 
 use crate::checkpoint::{self, ModelMeta, TrainState};
-use crate::data::{CharTokenizer, Dataset, TaskData, TextData};
+use crate::data::{CharTokenizer, Dataset, Split, TaskData, TextData};
 use crate::error::{Error, Result};
+use crate::plot::LossPoint;
+use crate::report::{LossHistory, write_attention_plot, write_loss_plot};
 
 /// What a run did, for the caller to print or test.
 #[derive(Clone, Debug, Default)]
@@ -41,7 +49,7 @@ pub struct TrainReport {
     /// Parameters in the model.
     pub num_parameters: usize,
     /// The plot files written at the end.
-    pub plots: Vec<std::path::PathBuf>,
+    pub plots: Vec<PathBuf>,
 }
 
 impl TrainReport {
@@ -226,15 +234,12 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         warmup_iters: cfg.warmup_iters,
         decay_iters: cfg.lr_decay_iters,
     };
-    let (mut log, mut loss_log) = if cfg.resume {
-        (MetricsLog::open_resumed(&cfg.out_dir, run.step)?, LossLog::open_resumed(&cfg.out_dir, run.step)?)
-    } else {
-        (MetricsLog::open(&cfg.out_dir, false)?, LossLog::open(&cfg.out_dir)?)
-    };
     let params = run.model.parameters();
     let mut report =
         TrainReport { start_step: run.step, num_parameters: run.model.num_parameters(), ..Default::default() };
     let tokens_per_step = cfg.batch_size * block * cfg.gradient_accumulation_steps;
+    let hint = format!("Try a lower --learning-rate (it was {:?}) or a --grad-clip", cfg.learning_rate);
+    let mut records = RunRecords::open(&cfg.out_dir, cfg.resume.then_some(run.step), tokens_per_step, hint)?;
 
     let bar = progress_bar(cfg, run.step);
     say(
@@ -248,11 +253,6 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             tokens_per_step
         ),
     );
-    let started = Instant::now();
-    let mut window = (Instant::now(), 0usize); // throughput since the last evaluation
-    let mut saved = cfg.resume.then_some(run.step); // the step of the checkpoint on disk
-    // The last finite training loss, for the message if the run diverges.
-    let mut last_finite = if cfg.resume { last_logged_loss(&cfg.out_dir) } else { None };
     loop {
         let step = run.step;
         let lr = schedule.lr_at(step);
@@ -264,24 +264,12 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
             if !(train_loss.is_finite() && val_loss.is_finite()) {
                 bar.finish_and_clear();
                 let loss = if train_loss.is_finite() { val_loss } else { train_loss };
-                return Err(diverged(cfg, step, "evaluation loss", loss, last_finite, saved));
+                return Err(records.diverged(step, "evaluation loss", loss));
             }
-            let secs = window.0.elapsed().as_secs_f64();
-            let record = EvalRecord {
-                step,
-                train_loss,
-                val_loss,
-                lr,
-                tokens_per_sec: if window.1 > 0 { (window.1 * tokens_per_step) as f64 / secs } else { 0.0 },
-                elapsed_s: started.elapsed().as_secs_f64(),
-            };
             say(&bar, format!("step {step}: train loss {train_loss:.4}, val loss {val_loss:.4}"));
-            loss_log.flush()?; // the steps' losses go to disk with the checkpoint they led to
-            log.write(&record)?;
-            report.evals.push(record);
-            window = (Instant::now(), 0);
+            report.evals.push(records.evaluation(step, train_loss, val_loss, lr)?);
             save(cfg, &run)?;
-            saved = Some(step);
+            records.saved(step);
         }
         if last {
             break;
@@ -298,52 +286,167 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         let (loss, grads) = with_workers_spinning(|| step_gradients(&run.model, &batches, &mut run.data_rng));
         if !loss.is_finite() {
             bar.finish_and_clear();
-            return Err(diverged(cfg, step, "training loss", loss.into(), last_finite, saved));
+            return Err(records.diverged(step, "training loss", loss.into()));
         }
-        last_finite = Some((step, loss));
         with_workers_spinning(|| apply_update(&mut run.opt, grads, &params, cfg.grad_clip));
-        loss_log.push(StepLoss { step, loss });
+        records.step(step, loss);
         report.losses.push(loss);
         run.step += 1;
-        window.1 += 1;
-        let tps = (window.1 * tokens_per_step) as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {tps:.0} tok/s"));
+        bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {:.0} tok/s", records.tokens_per_sec()));
         bar.inc(1);
     }
     bar.finish_and_clear();
     if let Dataset::Task(t) = &data {
         report.graded = grade_task(&run.model, t, 200, cfg.seed);
     }
-    report.elapsed_s = started.elapsed().as_secs_f64();
-    report.plots = crate::report::write_plots(cfg, &run.model, &data)?;
+    report.elapsed_s = records.elapsed_s();
+    report.plots = write_plots(cfg, &run.model, &data)?;
     Ok(report)
 }
 
-/// The error for a loss that is no longer a finite number. A diverged model never recovers, and
-/// its weights would only overwrite the last good checkpoint (and make sampling fail), so the run
-/// stops before saving anything more.
-fn diverged(
-    cfg: &TrainConfig,
-    step: usize,
-    what: &'static str,
-    loss: f64,
+/// The plots of a finished run (see [`crate::report`]): the loss curve of the whole run (a
+/// resumed one included: the logs hold it all, and nothing that depends on timing, so a resumed
+/// run draws the same `loss.svg` as one that never stopped), and the attention of one sample, a
+/// held-out line of the task or the start of the validation text. Returns the paths.
+fn write_plots(cfg: &TrainConfig, model: &Gpt<f32>, data: &Dataset) -> Result<Vec<PathBuf>> {
+    let loss = write_loss_plot(&cfg.out_dir, &loss_history(&cfg.out_dir)?, &format!("loss: {}", data.name()))?;
+    let ids: Vec<usize> = match data {
+        Dataset::Task(t) => {
+            let digits = t.held_out_examples(1, &mut rng_from_seed(cfg.seed))[0].clone();
+            let line = format!("{}{}", t.task.prompt(&digits), t.task.answer(&digits));
+            let ids = t.tokenizer.encode(&line).expect("task alphabet covers its lines");
+            ids[..ids.len() - 1].to_vec() // the model's input: the line without its last character
+        }
+        Dataset::Text(t) => t.tokens(Split::Val)[..cfg.block_size.min(32)].to_vec(),
+    };
+    model.set_training(false);
+    let maps = model.attention_maps(&ids, [1, ids.len()]); // per layer (1, h, T, T)
+    model.set_training(true);
+    let tokens: Vec<String> = ids.iter().map(|&i| data.tokenizer().decode(&[i])).collect();
+    let attention = write_attention_plot(&cfg.out_dir, &maps, &tokens)?;
+    Ok(vec![loss, attention])
+}
+
+/// Every step's training loss and every evaluation in the logs of `out_dir`, as plain numbers
+/// for the loss plot.
+pub(crate) fn loss_history(out_dir: &Path) -> Result<LossHistory> {
+    Ok(LossHistory {
+        steps: LossLog::read_all(out_dir)?.into_iter().map(|r| (r.step, f64::from(r.loss))).collect(),
+        evals: MetricsLog::read_all(out_dir)?
+            .into_iter()
+            .map(|r| LossPoint { step: r.step, train_loss: r.train_loss, val_loss: r.val_loss })
+            .collect(),
+    })
+}
+
+/// What a training loop records as it goes, the same for the GPT's loop and the
+/// encoder-decoder's: the metrics and loss logs, the clocks for elapsed time and throughput, and
+/// what the message needs if the loss stops being finite.
+pub(crate) struct RunRecords {
+    metrics: MetricsLog,
+    losses: LossLog,
+    out_dir: PathBuf,
+    started: Instant,
+    /// Start of the throughput window (since the last evaluation) and the steps taken in it.
+    window: (Instant, usize),
+    tokens_per_step: usize,
+    /// The last finite training loss and its step.
     last_finite: Option<(usize, f32)>,
+    /// The step of the checkpoint on disk.
     saved: Option<usize>,
-) -> Error {
-    Error::Diverged {
-        step,
-        what,
-        loss,
-        last_finite,
-        out_dir: cfg.out_dir.clone(),
-        saved,
-        hint: format!("Try a lower --learning-rate (it was {:?}) or a --grad-clip", cfg.learning_rate),
+    /// How the message for a diverged run ends: what to try instead.
+    hint: String,
+}
+
+impl RunRecords {
+    /// The records of a run in `out_dir` taking `tokens_per_step` tokens per step: new logs, or,
+    /// resuming at a checkpoint's step, the logs so far (see [`MetricsLog::open_resumed`] and
+    /// [`LossLog::open_resumed`]); `hint` ends the message if the run diverges.
+    pub(crate) fn open(
+        out_dir: &Path,
+        resumed_at: Option<usize>,
+        tokens_per_step: usize,
+        hint: String,
+    ) -> Result<Self> {
+        let (metrics, losses) = match resumed_at {
+            Some(step) => (MetricsLog::open_resumed(out_dir, step)?, LossLog::open_resumed(out_dir, step)?),
+            None => (MetricsLog::open(out_dir, false)?, LossLog::open(out_dir)?),
+        };
+        Ok(RunRecords {
+            metrics,
+            losses,
+            out_dir: out_dir.to_path_buf(),
+            started: Instant::now(),
+            window: (Instant::now(), 0),
+            tokens_per_step,
+            // A resumed run that diverges before a step of its own names the last logged loss.
+            last_finite: resumed_at.and_then(|_| last_logged_loss(out_dir)),
+            saved: resumed_at,
+            hint,
+        })
+    }
+
+    /// Records an evaluation at `step` and returns it: the losses of the steps since the last
+    /// one go to disk (with the checkpoint they lead to, which the caller saves next and reports
+    /// with [`RunRecords::saved`]), the record goes to the metrics log, and a new throughput
+    /// window starts.
+    pub(crate) fn evaluation(&mut self, step: usize, train_loss: f64, val_loss: f64, lr: f64) -> Result<EvalRecord> {
+        let record = EvalRecord {
+            step,
+            train_loss,
+            val_loss,
+            lr,
+            tokens_per_sec: self.tokens_per_sec(),
+            elapsed_s: self.elapsed_s(),
+        };
+        self.losses.flush()?;
+        self.metrics.write(&record)?;
+        self.window = (Instant::now(), 0);
+        Ok(record)
+    }
+
+    /// The checkpoint of `step` is on disk.
+    pub(crate) fn saved(&mut self, step: usize) {
+        self.saved = Some(step);
+    }
+
+    /// Records the finite training loss of `step`, taken.
+    pub(crate) fn step(&mut self, step: usize, loss: f32) {
+        self.last_finite = Some((step, loss));
+        self.losses.push(StepLoss { step, loss });
+        self.window.1 += 1;
+    }
+
+    /// Tokens per second over the steps since the last evaluation (0 before the first step).
+    pub(crate) fn tokens_per_sec(&self) -> f64 {
+        let (since, steps) = self.window;
+        if steps == 0 { 0.0 } else { (steps * self.tokens_per_step) as f64 / since.elapsed().as_secs_f64().max(1e-9) }
+    }
+
+    /// Seconds since the run started.
+    pub(crate) fn elapsed_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The error for a `loss` (the `what` of `step`) that is no longer a finite number. A
+    /// diverged model never recovers, and its weights would only overwrite the last good
+    /// checkpoint (and make sampling fail), so the run stops before saving anything more.
+    pub(crate) fn diverged(&self, step: usize, what: &'static str, loss: f64) -> Error {
+        Error::Diverged {
+            step,
+            what,
+            loss,
+            last_finite: self.last_finite,
+            out_dir: self.out_dir.clone(),
+            saved: self.saved,
+            hint: self.hint.clone(),
+        }
     }
 }
 
 /// The last finite loss in the loss log of `out_dir` and its step, if there is one: where a
 /// resumed run starts from, for the message if it diverges before a step of its own.
-pub(crate) fn last_logged_loss(out_dir: &std::path::Path) -> Option<(usize, f32)> {
+fn last_logged_loss(out_dir: &Path) -> Option<(usize, f32)> {
     LossLog::read_all(out_dir).ok()?.into_iter().rev().find(|r| r.loss.is_finite()).map(|r| (r.step, r.loss))
 }
 

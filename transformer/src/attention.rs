@@ -6,8 +6,10 @@
 //! the weights `softmax(...)` are `(..., Tq, Tk)`, one row per query summing to 1. Masks are
 //! tensors of 1s (blocked) and 0s (allowed) broadcastable to `(..., Tq, Tk)`; a blocked score is
 //! set to -inf before the softmax, so its weight is exactly 0.
-
-use std::cell::RefCell;
+//!
+//! The formula itself is written once, in autograd ([`autograd::composed::attention`]);
+//! [`scaled_dot_product_attention`] is that function under the paper's name, and
+//! [`AttentionHead`] puts three projections in front of it.
 
 use autograd::Var;
 use tensor::{Float, Tensor, TensorRng};
@@ -43,21 +45,21 @@ pub fn combine_masks<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> Tensor<T> {
     a.maximum(b)
 }
 
-/// The attention weights `softmax(Q K^T / sqrt(d_k) + mask)`, `(..., Tq, Tk)`.
-#[track_caller]
-pub fn attention_weights<T: Float>(q: &Var<T>, k: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
-    let _scope = autograd::profile::enter(autograd::profile::ATTENTION);
-    let d_k = *q.shape().last().unwrap();
-    let scale = T::ONE / T::from_usize(d_k).sqrt();
-    let mut scores = q.matmul(&k.mt()).mul_scalar(scale); // (..., Tq, Tk)
-    if let Some(m) = mask {
-        scores = scores.masked_fill(m, T::NEG_INFINITY);
-    }
-    scores.softmax(-1) // (..., Tq, Tk)
-}
-
 /// `softmax(Q K^T / sqrt(d_k) + mask) V`, returning the output `(..., Tq, d_v)` and the attention
-/// weights `(..., Tq, Tk)`.
+/// weights `(..., Tq, Tk)`, both differentiable: the paper's name for
+/// [`autograd::composed::attention`], which writes the formula with one autograd op per step
+/// (matmul, scale, masked fill, softmax, matmul). [`crate::MultiHeadAttention`] computes the same
+/// numbers with a fused op when it does not need the weights as a node (see `mha.rs`).
+///
+/// ```
+/// use autograd::Var;
+/// use tensor::Tensor;
+/// use transformer::{causal_mask, scaled_dot_product_attention};
+/// let x = Var::constant(Tensor::<f64>::rand_normal(&[2, 3, 4], 0.0, 1.0, 0)); // (B, T, d_k)
+/// let (out, w) = scaled_dot_product_attention(&x, &x, &x, Some(&causal_mask(3, 3)));
+/// assert_eq!((out.shape(), w.shape()), (vec![2, 3, 4], vec![2, 3, 3]));
+/// assert_eq!(w.value().get(&[0, 0, 1]), 0.0); // the first query cannot see the second key
+/// ```
 #[track_caller]
 pub fn scaled_dot_product_attention<T: Float>(
     q: &Var<T>,
@@ -66,15 +68,13 @@ pub fn scaled_dot_product_attention<T: Float>(
     mask: Option<&Tensor<T>>,
 ) -> (Var<T>, Var<T>) {
     let _scope = autograd::profile::enter(autograd::profile::ATTENTION);
-    let weights = attention_weights(q, k, mask);
-    let out = weights.matmul(v); // (..., Tq, d_v)
-    (out, weights)
+    autograd::composed::attention(q, k, v, mask) // (..., Tq, d_v), (..., Tq, Tk)
 }
 
 /// One attention head: its own projections of `d_model` to `d_head` for queries, keys and
-/// values, then scaled dot-product attention. [`crate::MultiHeadAttention`] computes all heads
-/// at once with one projection each; this type is the one-head picture for study (and a test
-/// checks that both agree).
+/// values, then [`scaled_dot_product_attention`]. [`crate::MultiHeadAttention`] computes all
+/// heads at once with one projection each; this type is the one-head picture for study (and a
+/// test checks that both agree).
 pub struct AttentionHead<T: Float> {
     /// `d_model -> d_head`.
     pub query: Linear<T>,
@@ -82,7 +82,6 @@ pub struct AttentionHead<T: Float> {
     pub key: Linear<T>,
     /// `d_model -> d_head`.
     pub value: Linear<T>,
-    last_weights: RefCell<Option<Tensor<T>>>,
 }
 
 impl<T: Float> AttentionHead<T> {
@@ -92,21 +91,18 @@ impl<T: Float> AttentionHead<T> {
             query: Linear::new(d_model, d_head, bias, init, rng),
             key: Linear::new(d_model, d_head, bias, init, rng),
             value: Linear::new(d_model, d_head, bias, init, rng),
-            last_weights: RefCell::new(None),
         }
     }
 
-    /// `x_q: (B, Tq, d_model)`, `x_kv: (B, Tk, d_model)` -> `(B, Tq, d_head)`.
-    pub fn forward(&self, x_q: &Var<T>, x_kv: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
-        let (q, k, v) = (self.query.forward(x_q), self.key.forward(x_kv), self.value.forward(x_kv));
-        let (out, weights) = scaled_dot_product_attention(&q, &k, &v, mask);
-        *self.last_weights.borrow_mut() = Some(weights.value());
-        out
-    }
-
-    /// The attention weights `(B, Tq, Tk)` of the last forward pass.
-    pub fn last_attention(&self) -> Option<Tensor<T>> {
-        self.last_weights.borrow().clone()
+    /// Queries from `x_q: (B, Tq, d_model)`, keys and values from `x_kv: (B, Tk, d_model)` (the
+    /// same tensor for self-attention): returns the output `(B, Tq, d_head)` and the attention
+    /// weights `(B, Tq, Tk)`, both differentiable. `mask` broadcasts to `(B, Tq, Tk)`.
+    #[track_caller]
+    pub fn forward(&self, x_q: &Var<T>, x_kv: &Var<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Var<T>) {
+        let q = self.query.forward(x_q); // (B, Tq, d_head)
+        let k = self.key.forward(x_kv); // (B, Tk, d_head)
+        let v = self.value.forward(x_kv); // (B, Tk, d_head)
+        scaled_dot_product_attention(&q, &k, &v, mask)
     }
 }
 

@@ -1,11 +1,15 @@
-//! Encoder and decoder layers: attention and feed-forward sublayers, each wrapped in a residual
-//! connection and a layer norm, with either placement:
+//! The blocks of both models and their stacks: attention and feed-forward sublayers, each
+//! wrapped in a residual connection and a layer norm, with either placement:
 //!
 //! - post-LN (the paper): `x = LN(x + Dropout(Sublayer(x)))`
 //! - pre-LN (GPT-2):      `x = x + Dropout(Sublayer(LN(x)))`
 //!
-//! A GPT block is an encoder layer with a causal mask: self-attention and a feed-forward network.
+//! [`Block`] (self-attention, feed-forward) is the encoder's layer without a mask and the GPT's
+//! block with a causal one; [`DecoderBlock`] adds cross-attention over the encoder's output.
 //! Shapes: `x: (B, T, d) -> (B, T, d)` throughout.
+//!
+//! Each forward pass has a `forward_with_attention` twin that also returns the attention weights
+//! the pass computed, for plots; `forward` is that twin without them.
 
 use std::rc::Rc;
 
@@ -16,7 +20,7 @@ use crate::dropout::{Dropout, DropoutState};
 use crate::feedforward::{Activation, FeedForward};
 use crate::layernorm::LayerNorm;
 use crate::linear::Init;
-use crate::mha::{CrossKv, KvCache, MultiHeadAttention};
+use crate::mha::{AttentionConfig, CrossKv, KvCache, MultiHeadAttention};
 use crate::module::{Module, prefixed};
 
 /// Where each sublayer's layer norm sits.
@@ -52,22 +56,68 @@ pub struct LayerConfig {
     pub residual_init: Init,
 }
 
-/// A residual sublayer: `x + Dropout(f(LN(x)))` (pre-LN) or `LN(x + Dropout(f(x)))` (post-LN).
-fn residual<T: Float>(
-    x: &Var<T>,
-    norm: NormPlacement,
-    ln: &LayerNorm<T>,
-    drop: &Dropout,
-    f: impl FnOnce(&Var<T>) -> Var<T>,
-) -> Var<T> {
-    match norm {
-        NormPlacement::Pre => x.add(&drop.forward(&f(&ln.forward(x)))),
-        NormPlacement::Post => ln.forward(&x.add(&drop.forward(&f(x)))),
+impl LayerConfig {
+    /// The configuration of the layer's attention sublayers: its width, heads, biases, dropout
+    /// (on the attention weights) and initialisations, `residual_init` for the output projection.
+    pub fn attention(&self) -> AttentionConfig {
+        AttentionConfig {
+            d_model: self.d_model,
+            n_head: self.n_head,
+            bias: self.bias,
+            dropout: self.dropout,
+            init: self.init,
+            out_init: self.residual_init,
+        }
+    }
+
+    /// A feed-forward sublayer `d_model -> d_ff -> d_model` as this configuration says.
+    fn feed_forward<T: Float>(&self, rng: &mut TensorRng) -> FeedForward<T> {
+        FeedForward::new(self.d_model, self.d_ff, self.activation, self.bias, self.init, self.residual_init, rng)
     }
 }
 
-/// Self-attention then feed-forward (the encoder layer; with a causal mask, the GPT block).
-pub struct EncoderLayer<T: Float> {
+/// How a block wraps each of its sublayers: the norm placement, and the dropout on the sublayer's
+/// output before the residual addition.
+struct Residual {
+    norm: NormPlacement,
+    dropout: Dropout,
+}
+
+impl Residual {
+    fn new(c: &LayerConfig, state: &Rc<DropoutState>) -> Self {
+        Residual { norm: c.norm, dropout: Dropout::new(c.dropout, state) }
+    }
+
+    /// `x + Dropout(f(LN(x)))` (pre-LN) or `LN(x + Dropout(f(x)))` (post-LN); `f` maps
+    /// `(B, T, d)` to `(B, T, d)`.
+    fn apply<T: Float>(&self, x: &Var<T>, ln: &LayerNorm<T>, f: impl FnOnce(&Var<T>) -> Var<T>) -> Var<T> {
+        match self.norm {
+            NormPlacement::Pre => x.add(&self.dropout.forward(&f(&ln.forward(x)))), // x + Dropout(f(LN(x)))
+            NormPlacement::Post => ln.forward(&x.add(&self.dropout.forward(&f(x)))), // LN(x + Dropout(f(x)))
+        }
+    }
+
+    /// [`Residual::apply`] around an attention sublayer `f`, which returns its weights beside its
+    /// output: returns the residual's output and those weights.
+    fn apply_attention<T: Float>(
+        &self,
+        x: &Var<T>,
+        ln: &LayerNorm<T>,
+        f: impl FnOnce(&Var<T>) -> (Var<T>, Tensor<T>),
+    ) -> (Var<T>, Tensor<T>) {
+        let mut weights = None;
+        let y = self.apply(x, ln, |h| {
+            let (out, w) = f(h);
+            weights = Some(w);
+            out
+        });
+        (y, weights.expect("apply calls the sublayer once"))
+    }
+}
+
+/// A transformer block: self-attention then feed-forward, each in a residual; the GPT's block
+/// with a causal mask, the encoder's layer without.
+pub struct Block<T: Float> {
     /// Self-attention.
     pub attn: MultiHeadAttention<T>,
     /// Norm of the attention sublayer.
@@ -76,37 +126,45 @@ pub struct EncoderLayer<T: Float> {
     pub mlp: FeedForward<T>,
     /// Norm of the feed-forward sublayer.
     pub ln_2: LayerNorm<T>,
-    norm: NormPlacement,
-    resid_dropout: Dropout,
+    residual: Residual,
 }
 
-impl<T: Float> EncoderLayer<T> {
-    /// A layer drawing its weights from `rng` and dropout masks from `state`.
+impl<T: Float> Block<T> {
+    /// A block drawing its weights from `rng` and dropout masks from `state`.
     pub fn new(c: &LayerConfig, state: &Rc<DropoutState>, rng: &mut TensorRng) -> Self {
-        EncoderLayer {
-            attn: MultiHeadAttention::new(c.d_model, c.n_head, c.bias, c.init, c.residual_init, c.dropout, state, rng),
+        Block {
+            attn: MultiHeadAttention::new(&c.attention(), state, rng),
             ln_1: LayerNorm::new(c.d_model, c.bias),
-            mlp: FeedForward::new(c.d_model, c.d_ff, c.activation, c.bias, c.init, c.residual_init, rng),
+            mlp: c.feed_forward(rng),
             ln_2: LayerNorm::new(c.d_model, c.bias),
-            norm: c.norm,
-            resid_dropout: Dropout::new(c.dropout, state),
+            residual: Residual::new(c, state),
         }
     }
 
     /// `x: (B, T, d) -> (B, T, d)`; `mask` broadcasts to `(B, h, T, T)`.
     pub fn forward(&self, x: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
-        let x = residual(x, self.norm, &self.ln_1, &self.resid_dropout, |h| self.attn.forward(h, h, mask));
-        residual(&x, self.norm, &self.ln_2, &self.resid_dropout, |h| self.mlp.forward(h))
+        self.forward_with_attention(x, mask).0
+    }
+
+    /// [`Block::forward`], also returning the self-attention weights `(B, h, T, T)`.
+    pub fn forward_with_attention(&self, x: &Var<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Tensor<T>) {
+        let (x, weights) = self.residual.apply_attention(x, &self.ln_1, |h| self.attn.forward_self(h, mask));
+        (self.feed_forward(&x), weights)
     }
 
     /// Causal self-attention over new positions with a KV cache (generation).
     pub fn forward_cached(&self, x: &Var<T>, cache: &mut KvCache<T>) -> Var<T> {
-        let x = residual(x, self.norm, &self.ln_1, &self.resid_dropout, |h| self.attn.forward_cached(h, cache));
-        residual(&x, self.norm, &self.ln_2, &self.resid_dropout, |h| self.mlp.forward(h))
+        let x = self.residual.apply(x, &self.ln_1, |h| self.attn.forward_cached(h, cache));
+        self.feed_forward(&x)
+    }
+
+    /// The feed-forward sublayer, in its residual.
+    fn feed_forward(&self, x: &Var<T>) -> Var<T> {
+        self.residual.apply(x, &self.ln_2, |h| self.mlp.forward(h))
     }
 }
 
-impl<T: Float> Module<T> for EncoderLayer<T> {
+impl<T: Float> Module<T> for Block<T> {
     fn named_parameters(&self) -> Vec<(String, Var<T>)> {
         let mut v = prefixed("ln_1", self.ln_1.named_parameters());
         v.extend(prefixed("attn", self.attn.named_parameters()));
@@ -116,8 +174,9 @@ impl<T: Float> Module<T> for EncoderLayer<T> {
     }
 }
 
-/// Masked self-attention, cross-attention over the encoder output, then feed-forward.
-pub struct DecoderLayer<T: Float> {
+/// The decoder's block: masked self-attention, cross-attention over the encoder output, then
+/// feed-forward, each in a residual.
+pub struct DecoderBlock<T: Float> {
     /// Masked (causal) self-attention.
     pub attn: MultiHeadAttention<T>,
     /// Norm of the self-attention sublayer.
@@ -130,31 +189,20 @@ pub struct DecoderLayer<T: Float> {
     pub mlp: FeedForward<T>,
     /// Norm of the feed-forward sublayer.
     pub ln_3: LayerNorm<T>,
-    norm: NormPlacement,
-    resid_dropout: Dropout,
+    residual: Residual,
 }
 
-impl<T: Float> DecoderLayer<T> {
-    /// A layer drawing its weights from `rng` and dropout masks from `state`.
+impl<T: Float> DecoderBlock<T> {
+    /// A block drawing its weights from `rng` and dropout masks from `state`.
     pub fn new(c: &LayerConfig, state: &Rc<DropoutState>, rng: &mut TensorRng) -> Self {
-        DecoderLayer {
-            attn: MultiHeadAttention::new(c.d_model, c.n_head, c.bias, c.init, c.residual_init, c.dropout, state, rng),
+        DecoderBlock {
+            attn: MultiHeadAttention::new(&c.attention(), state, rng),
             ln_1: LayerNorm::new(c.d_model, c.bias),
-            cross_attn: MultiHeadAttention::new(
-                c.d_model,
-                c.n_head,
-                c.bias,
-                c.init,
-                c.residual_init,
-                c.dropout,
-                state,
-                rng,
-            ),
+            cross_attn: MultiHeadAttention::new(&c.attention(), state, rng),
             ln_2: LayerNorm::new(c.d_model, c.bias),
-            mlp: FeedForward::new(c.d_model, c.d_ff, c.activation, c.bias, c.init, c.residual_init, rng),
+            mlp: c.feed_forward(rng),
             ln_3: LayerNorm::new(c.d_model, c.bias),
-            norm: c.norm,
-            resid_dropout: Dropout::new(c.dropout, state),
+            residual: Residual::new(c, state),
         }
     }
 
@@ -168,14 +216,25 @@ impl<T: Float> DecoderLayer<T> {
         self_mask: Option<&Tensor<T>>,
         memory_mask: Option<&Tensor<T>>,
     ) -> Var<T> {
-        let x = residual(x, self.norm, &self.ln_1, &self.resid_dropout, |h| self.attn.forward(h, h, self_mask));
-        let x = residual(&x, self.norm, &self.ln_2, &self.resid_dropout, |h| {
-            self.cross_attn.forward(h, memory, memory_mask)
-        });
-        residual(&x, self.norm, &self.ln_3, &self.resid_dropout, |h| self.mlp.forward(h))
+        self.forward_with_attention(x, memory, self_mask, memory_mask).0
     }
 
-    /// [`DecoderLayer::forward`] for new target positions `x: (B, T_new, d)` that follow the
+    /// [`DecoderBlock::forward`], also returning the self-attention weights `(B, h, T, T)` and
+    /// the cross-attention weights `(B, h, T, S)`.
+    pub fn forward_with_attention(
+        &self,
+        x: &Var<T>,
+        memory: &Var<T>,
+        self_mask: Option<&Tensor<T>>,
+        memory_mask: Option<&Tensor<T>>,
+    ) -> (Var<T>, Tensor<T>, Tensor<T>) {
+        let (x, self_weights) = self.residual.apply_attention(x, &self.ln_1, |h| self.attn.forward_self(h, self_mask));
+        let (x, cross_weights) =
+            self.residual.apply_attention(&x, &self.ln_2, |h| self.cross_attn.forward_cross(h, memory, memory_mask));
+        (self.feed_forward(&x), self_weights, cross_weights)
+    }
+
+    /// [`DecoderBlock::forward`] for new target positions `x: (B, T_new, d)` that follow the
     /// positions already in `cache` (generation, under `no_grad`): the causal self-attention
     /// reads and extends `cache`, and the cross-attention reads `memory_kv`, the keys and values
     /// `(B, h, S, d_head)` of `cross_attn.project_kv(memory)`, computed once per memory.
@@ -187,15 +246,20 @@ impl<T: Float> DecoderLayer<T> {
         memory_kv: &CrossKv<T>,
         memory_mask: Option<&Tensor<T>>,
     ) -> Var<T> {
-        let x = residual(x, self.norm, &self.ln_1, &self.resid_dropout, |h| self.attn.forward_cached(h, cache));
-        let x = residual(&x, self.norm, &self.ln_2, &self.resid_dropout, |h| {
+        let x = self.residual.apply(x, &self.ln_1, |h| self.attn.forward_cached(h, cache));
+        let x = self.residual.apply(&x, &self.ln_2, |h| {
             self.cross_attn.forward_kv(h, memory_kv, memory_mask) // (B, T_new, d)
         });
-        residual(&x, self.norm, &self.ln_3, &self.resid_dropout, |h| self.mlp.forward(h))
+        self.feed_forward(&x)
+    }
+
+    /// The feed-forward sublayer, in its residual.
+    fn feed_forward(&self, x: &Var<T>) -> Var<T> {
+        self.residual.apply(x, &self.ln_3, |h| self.mlp.forward(h))
     }
 }
 
-impl<T: Float> Module<T> for DecoderLayer<T> {
+impl<T: Float> Module<T> for DecoderBlock<T> {
     fn named_parameters(&self) -> Vec<(String, Var<T>)> {
         let mut v = prefixed("ln_1", self.ln_1.named_parameters());
         v.extend(prefixed("attn", self.attn.named_parameters()));
@@ -227,11 +291,16 @@ fn stack_parameters<T: Float, L: Module<T>>(layers: &[L], ln_f: &Option<LayerNor
     v
 }
 
-/// A stack of encoder layers, with a final layer norm when pre-LN (whose last residual sum is
-/// otherwise unnormalised).
+/// The final layer norm of a stack as `c` says: present when pre-LN (whose last residual sum is
+/// otherwise unnormalised), absent when post-LN (every sublayer already ends in one).
+fn final_norm_layer<T: Float>(c: &LayerConfig) -> Option<LayerNorm<T>> {
+    (c.norm == NormPlacement::Pre).then(|| LayerNorm::new(c.d_model, c.bias))
+}
+
+/// The encoder: a stack of [`Block`]s without a causal mask, with a final layer norm when pre-LN.
 pub struct Encoder<T: Float> {
     /// The layers, applied in order.
-    pub layers: Vec<EncoderLayer<T>>,
+    pub layers: Vec<Block<T>>,
     /// Final norm (pre-LN only).
     pub ln_f: Option<LayerNorm<T>>,
 }
@@ -239,19 +308,24 @@ pub struct Encoder<T: Float> {
 impl<T: Float> Encoder<T> {
     /// `n_layer` layers.
     pub fn new(n_layer: usize, c: &LayerConfig, state: &Rc<DropoutState>, rng: &mut TensorRng) -> Self {
-        Encoder {
-            layers: (0..n_layer).map(|_| EncoderLayer::new(c, state, rng)).collect(),
-            ln_f: (c.norm == NormPlacement::Pre).then(|| LayerNorm::new(c.d_model, c.bias)),
-        }
+        Encoder { layers: (0..n_layer).map(|_| Block::new(c, state, rng)).collect(), ln_f: final_norm_layer(c) }
     }
 
-    /// `x: (B, S, d) -> (B, S, d)`.
+    /// `x: (B, S, d) -> (B, S, d)`; `mask` (source padding) broadcasts to `(B, h, S, S)`.
     pub fn forward(&self, x: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
+        self.forward_with_attention(x, mask).0
+    }
+
+    /// [`Encoder::forward`], also returning each layer's self-attention weights `(B, h, S, S)`.
+    pub fn forward_with_attention(&self, x: &Var<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Vec<Tensor<T>>) {
         let mut x = x.clone();
+        let mut maps = Vec::new();
         for layer in &self.layers {
-            x = layer.forward(&x, mask);
+            let (y, weights) = layer.forward_with_attention(&x, mask);
+            x = y; // (B, S, d)
+            maps.push(weights); // (B, h, S, S)
         }
-        final_norm(&self.ln_f, x)
+        (final_norm(&self.ln_f, x), maps)
     }
 }
 
@@ -261,10 +335,10 @@ impl<T: Float> Module<T> for Encoder<T> {
     }
 }
 
-/// A stack of decoder layers, with a final layer norm when pre-LN.
+/// The decoder: a stack of [`DecoderBlock`]s, with a final layer norm when pre-LN.
 pub struct Decoder<T: Float> {
     /// The layers, applied in order.
-    pub layers: Vec<DecoderLayer<T>>,
+    pub layers: Vec<DecoderBlock<T>>,
     /// Final norm (pre-LN only).
     pub ln_f: Option<LayerNorm<T>>,
 }
@@ -272,13 +346,10 @@ pub struct Decoder<T: Float> {
 impl<T: Float> Decoder<T> {
     /// `n_layer` layers.
     pub fn new(n_layer: usize, c: &LayerConfig, state: &Rc<DropoutState>, rng: &mut TensorRng) -> Self {
-        Decoder {
-            layers: (0..n_layer).map(|_| DecoderLayer::new(c, state, rng)).collect(),
-            ln_f: (c.norm == NormPlacement::Pre).then(|| LayerNorm::new(c.d_model, c.bias)),
-        }
+        Decoder { layers: (0..n_layer).map(|_| DecoderBlock::new(c, state, rng)).collect(), ln_f: final_norm_layer(c) }
     }
 
-    /// `x: (B, T, d)`, `memory: (B, S, d)` -> `(B, T, d)`.
+    /// `x: (B, T, d)`, `memory: (B, S, d)` -> `(B, T, d)`; the masks as [`DecoderBlock::forward`].
     pub fn forward(
         &self,
         x: &Var<T>,
@@ -286,11 +357,27 @@ impl<T: Float> Decoder<T> {
         self_mask: Option<&Tensor<T>>,
         memory_mask: Option<&Tensor<T>>,
     ) -> Var<T> {
+        self.forward_with_attention(x, memory, self_mask, memory_mask).0
+    }
+
+    /// [`Decoder::forward`], also returning each layer's self-attention weights `(B, h, T, T)`
+    /// and, after them, each layer's cross-attention weights `(B, h, T, S)`.
+    pub fn forward_with_attention(
+        &self,
+        x: &Var<T>,
+        memory: &Var<T>,
+        self_mask: Option<&Tensor<T>>,
+        memory_mask: Option<&Tensor<T>>,
+    ) -> (Var<T>, Vec<Tensor<T>>, Vec<Tensor<T>>) {
         let mut x = x.clone();
+        let (mut self_maps, mut cross_maps) = (Vec::new(), Vec::new());
         for layer in &self.layers {
-            x = layer.forward(&x, memory, self_mask, memory_mask);
+            let (y, self_weights, cross_weights) = layer.forward_with_attention(&x, memory, self_mask, memory_mask);
+            x = y; // (B, T, d)
+            self_maps.push(self_weights); // (B, h, T, T)
+            cross_maps.push(cross_weights); // (B, h, T, S)
         }
-        final_norm(&self.ln_f, x)
+        (final_norm(&self.ln_f, x), self_maps, cross_maps)
     }
 
     /// Each layer's cross-attention keys and values over `memory: (B, S, d)`, one

@@ -55,13 +55,15 @@ pub struct TransformerConfig {
     pub norm: NormPlacement,
 }
 
-/// The attention weights of an encoder-decoder model, one `(B, h, Tq, Tk)` tensor per layer.
+/// The attention weights of one pass through an encoder-decoder model, one `(B, h, Tq, Tk)`
+/// tensor per layer (from [`Transformer::forward_with_attention`] or
+/// [`Transformer::attention_maps`]).
 pub struct AttentionMaps<T: Float> {
-    /// Encoder self-attention.
+    /// Encoder self-attention, `(B, h, S, S)` per layer.
     pub encoder: Vec<Tensor<T>>,
-    /// Decoder (causal) self-attention.
+    /// Decoder (causal) self-attention, `(B, h, T, T)` per layer.
     pub decoder: Vec<Tensor<T>>,
-    /// Decoder cross-attention over the source.
+    /// Decoder cross-attention over the source, `(B, h, T, S)` per layer.
     pub cross: Vec<Tensor<T>>,
 }
 
@@ -142,19 +144,42 @@ impl<T: Float> Transformer<T> {
     /// Encodes `src (B, S)`; `src_pad` flags padded positions (row-major `(B, S)`).
     /// Returns the memory `(B, S, d)`.
     pub fn encode(&self, src: &[usize], shape: [usize; 2], src_pad: Option<&[bool]>) -> Var<T> {
-        let x = self.drop.forward(&self.positions.forward(&self.src_embed.forward(src, &shape), 0));
+        self.encode_with_attention(src, shape, src_pad).0
+    }
+
+    /// [`Transformer::encode`], also returning each encoder layer's weights `(B, h, S, S)`.
+    fn encode_with_attention(
+        &self,
+        src: &[usize],
+        shape: [usize; 2],
+        src_pad: Option<&[bool]>,
+    ) -> (Var<T>, Vec<Tensor<T>>) {
+        let x = self.drop.forward(&self.positions.forward(&self.src_embed.forward(src, &shape), 0)); // (B, S, d)
         let mask = src_pad.map(|p| padding_mask::<T>(p, shape[0], shape[1])); // (B, 1, 1, S)
-        self.encoder.forward(&x, mask.as_ref())
+        self.encoder.forward_with_attention(&x, mask.as_ref())
     }
 
     /// Decodes `tgt (B, T)` against `memory (B, S, d)`; returns logits `(B, T, tgt_vocab)`.
     pub fn decode(&self, tgt: &[usize], shape: [usize; 2], memory: &Var<T>, src_pad: Option<&[bool]>) -> Var<T> {
-        let x = self.drop.forward(&self.positions.forward(&self.tgt_embed.forward(tgt, &shape), 0));
+        self.decode_with_attention(tgt, shape, memory, src_pad).0
+    }
+
+    /// [`Transformer::decode`], also returning each decoder layer's self-attention weights
+    /// `(B, h, T, T)` and cross-attention weights `(B, h, T, S)`.
+    fn decode_with_attention(
+        &self,
+        tgt: &[usize],
+        shape: [usize; 2],
+        memory: &Var<T>,
+        src_pad: Option<&[bool]>,
+    ) -> (Var<T>, Vec<Tensor<T>>, Vec<Tensor<T>>) {
+        let x = self.drop.forward(&self.positions.forward(&self.tgt_embed.forward(tgt, &shape), 0)); // (B, T, d)
         let self_mask = causal_mask::<T>(shape[1], shape[1]); // (T, T)
         let s = memory.shape()[1];
-        let memory_mask = src_pad.map(|p| padding_mask::<T>(p, shape[0], s));
-        let h = self.decoder.forward(&x, memory, Some(&self_mask), memory_mask.as_ref()); // (B, T, d)
-        self.output_layer(&h)
+        let memory_mask = src_pad.map(|p| padding_mask::<T>(p, shape[0], s)); // (B, 1, 1, S)
+        let (h, self_maps, cross_maps) =
+            self.decoder.forward_with_attention(&x, memory, Some(&self_mask), memory_mask.as_ref()); // (B, T, d)
+        (self.output_layer(&h), self_maps, cross_maps)
     }
 
     /// `h: (B, T, d) -> logits (B, T, tgt_vocab)`: the generator, or `tgt_embed` when tied.
@@ -189,8 +214,36 @@ impl<T: Float> Transformer<T> {
         tgt_shape: [usize; 2],
         src_pad: Option<&[bool]>,
     ) -> Var<T> {
-        let memory = self.encode(src, src_shape, src_pad);
-        self.decode(tgt, tgt_shape, &memory, src_pad)
+        self.forward_with_attention(src, src_shape, tgt, tgt_shape, src_pad).0
+    }
+
+    /// [`Transformer::forward`], also returning every layer's attention weights (before dropout),
+    /// the numbers the pass computed anyway.
+    pub fn forward_with_attention(
+        &self,
+        src: &[usize],
+        src_shape: [usize; 2],
+        tgt: &[usize],
+        tgt_shape: [usize; 2],
+        src_pad: Option<&[bool]>,
+    ) -> (Var<T>, AttentionMaps<T>) {
+        let (memory, encoder) = self.encode_with_attention(src, src_shape, src_pad); // (B, S, d)
+        let (logits, decoder, cross) = self.decode_with_attention(tgt, tgt_shape, &memory, src_pad); // (B, T, V)
+        (logits, AttentionMaps { encoder, decoder, cross })
+    }
+
+    /// The attention weights of every layer for teacher-forced `tgt` given `src`, computed under
+    /// `no_grad` when asked (for inspection and plots). Dropout follows the model's switch: call
+    /// `set_training(false)` first.
+    pub fn attention_maps(
+        &self,
+        src: &[usize],
+        src_shape: [usize; 2],
+        tgt: &[usize],
+        tgt_shape: [usize; 2],
+        src_pad: Option<&[bool]>,
+    ) -> AttentionMaps<T> {
+        no_grad(|| self.forward_with_attention(src, src_shape, tgt, tgt_shape, src_pad).1)
     }
 
     /// Greedy decoding under `no_grad`: starting from `start`, repeatedly appends the most likely
@@ -211,22 +264,12 @@ impl<T: Float> Transformer<T> {
         end: usize,
         max_len: usize,
     ) -> Vec<Vec<usize>> {
-        let b = shape[0];
         no_grad(|| {
             let mut state = DecodeState::new(self, src, shape, src_pad);
-            let mut seqs: Vec<Vec<usize>> = vec![vec![start]; b];
-            for _ in 0..max_len {
+            greedy(shape[0], start, end, max_len, |seqs| {
                 let newest: Vec<usize> = seqs.iter().map(|s| *s.last().expect("starts with `start`")).collect();
-                let logits = state.step(self, &newest); // (B, tgt_vocab)
-                let next = logits.argmax(-1, false).to_vec(); // (B)
-                for (s, n) in seqs.iter_mut().zip(next) {
-                    s.push(n.to_f64() as usize);
-                }
-                if seqs.iter().all(|s| s[1..].contains(&end)) {
-                    break;
-                }
-            }
-            cut_after_end(seqs, end)
+                state.step(self, &newest).argmax(-1, false) // (B)
+            })
         })
     }
 
@@ -246,32 +289,38 @@ impl<T: Float> Transformer<T> {
         let b = shape[0];
         no_grad(|| {
             let memory = self.encode(src, shape, src_pad);
-            let mut seqs: Vec<Vec<usize>> = vec![vec![start]; b];
-            for _ in 0..max_len {
+            greedy(b, start, end, max_len, |seqs| {
                 let t = seqs[0].len();
                 let flat: Vec<usize> = seqs.iter().flatten().copied().collect();
                 let logits = self.decode(&flat, [b, t], &memory, src_pad).value(); // (B, t, V)
-                let last = logits.narrow(1, t - 1, 1).argmax(-1, false); // (B, 1)
-                let next = last.to_vec();
-                for (s, n) in seqs.iter_mut().zip(next) {
-                    s.push(n.to_f64() as usize);
-                }
-                if seqs.iter().all(|s| s[1..].contains(&end)) {
-                    break;
-                }
-            }
-            cut_after_end(seqs, end)
+                logits.narrow(1, t - 1, 1).argmax(-1, false) // (B, 1)
+            })
         })
     }
+}
 
-    /// Attention weights of every layer from the last forward pass, `(B, h, Tq, Tk)` each.
-    pub fn attention_maps(&self) -> AttentionMaps<T> {
-        AttentionMaps {
-            encoder: self.encoder.layers.iter().filter_map(|l| l.attn.last_attention()).collect(),
-            decoder: self.decoder.layers.iter().filter_map(|l| l.attn.last_attention()).collect(),
-            cross: self.decoder.layers.iter().filter_map(|l| l.cross_attn.last_attention()).collect(),
+/// The loop of greedy decoding for `b` sequences: starting from `start`, appends to each sequence
+/// the token `next(sequences)` gives it (one per sequence, as the indices of a tensor's argmax)
+/// until every sequence has produced `end` or `max_len` tokens were generated. Returns the
+/// generated tokens of each sequence, without `start`, cut after `end`.
+fn greedy<T: Float>(
+    b: usize,
+    start: usize,
+    end: usize,
+    max_len: usize,
+    mut next: impl FnMut(&[Vec<usize>]) -> Tensor<T>,
+) -> Vec<Vec<usize>> {
+    let mut seqs: Vec<Vec<usize>> = vec![vec![start]; b];
+    for _ in 0..max_len {
+        let tokens = next(&seqs).to_vec(); // (B), or (B, 1)
+        for (s, n) in seqs.iter_mut().zip(tokens) {
+            s.push(n.to_f64() as usize);
+        }
+        if seqs.iter().all(|s| s[1..].contains(&end)) {
+            break;
         }
     }
+    cut_after_end(seqs, end)
 }
 
 /// Each sequence without its leading start token, cut right after its first `end`.

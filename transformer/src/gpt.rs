@@ -9,11 +9,11 @@
 
 use std::rc::Rc;
 
-use autograd::Var;
+use autograd::{Var, no_grad};
 use tensor::{Float, Tensor, TensorRng, rng_from_seed};
 
 use crate::attention::causal_mask;
-use crate::block::{EncoderLayer, LayerConfig, NormPlacement};
+use crate::block::{Block, LayerConfig, NormPlacement};
 use crate::dropout::{Dropout, DropoutState};
 use crate::embedding::Embedding;
 use crate::feedforward::Activation;
@@ -74,7 +74,7 @@ pub struct Gpt<T: Float> {
     /// Learned positions `(block_size, d)`.
     pub wpe: LearnedPositional<T>,
     /// The blocks.
-    pub blocks: Vec<EncoderLayer<T>>,
+    pub blocks: Vec<Block<T>>,
     /// Final layer norm.
     pub ln_f: LayerNorm<T>,
     drop: Dropout,
@@ -110,7 +110,7 @@ impl<T: Float> Gpt<T> {
             config,
             wte: Embedding::new(config.vocab_size, config.n_embd, 0.02, &mut rng),
             wpe: LearnedPositional::new(config.block_size, config.n_embd, 0.02, &mut rng),
-            blocks: (0..config.n_layer).map(|_| EncoderLayer::new(&c, &dropout_state, &mut rng)).collect(),
+            blocks: (0..config.n_layer).map(|_| Block::new(&c, &dropout_state, &mut rng)).collect(),
             ln_f: LayerNorm::new(config.n_embd, config.bias),
             drop: Dropout::new(config.dropout, &dropout_state),
             dropout_state,
@@ -134,17 +134,49 @@ impl<T: Float> Gpt<T> {
     /// Logits `(B, T, vocab)` for token ids `(B, T)` given row-major.
     #[track_caller]
     pub fn forward(&self, ids: &[usize], shape: [usize; 2]) -> Var<T> {
+        self.forward_with_attention(ids, shape).0
+    }
+
+    /// [`Gpt::forward`], also returning each block's attention weights `(B, h, T, T)`, the
+    /// numbers the pass computed anyway (before dropout).
+    ///
+    /// ```
+    /// use transformer::{Gpt, GptConfig};
+    /// let config = GptConfig { vocab_size: 5, block_size: 4, n_layer: 2, n_head: 2, n_embd: 8, dropout: 0.0, bias: true };
+    /// let (logits, maps) = Gpt::<f32>::new(config, 0).forward_with_attention(&[1, 2, 3], [1, 3]);
+    /// assert_eq!((logits.shape(), maps.len(), maps[1].shape()), (vec![1, 3, 5], 2, &[1, 2, 3, 3][..]));
+    /// ```
+    #[track_caller]
+    pub fn forward_with_attention(&self, ids: &[usize], shape: [usize; 2]) -> (Var<T>, Vec<Tensor<T>>) {
         let [b, t] = shape;
-        if t > self.config.block_size {
-            tensor::layer_panic("Gpt", format!("sequence length {t} exceeds block_size {}", self.config.block_size));
-        }
+        self.check_length(t);
         let x = self.wpe.forward(&self.wte.forward(ids, &[b, t]), 0); // (B, T, d)
         let mut x = self.drop.forward(&x);
         let mask = causal_mask::<T>(t, t);
+        let mut maps = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            x = block.forward(&x, Some(&mask)); // (B, T, d)
+            let (y, weights) = block.forward_with_attention(&x, Some(&mask));
+            x = y; // (B, T, d)
+            maps.push(weights); // (B, h, T, T)
         }
-        self.lm_head(&self.ln_f.forward(&x)) // (B, T, vocab)
+        (self.lm_head(&self.ln_f.forward(&x)), maps) // (B, T, vocab)
+    }
+
+    /// The attention weights `(B, h, T, T)` of every block on token ids `(B, T)`, computed under
+    /// `no_grad` when asked (for inspection and plots). Dropout follows the model's switch: call
+    /// `set_training(false)` first for the weights the model uses in evaluation.
+    #[track_caller]
+    pub fn attention_maps(&self, ids: &[usize], shape: [usize; 2]) -> Vec<Tensor<T>> {
+        self.check_length(shape[1]); // here, where the panic points at the caller's line
+        no_grad(|| self.forward_with_attention(ids, shape).1)
+    }
+
+    /// Panics unless a sequence of `t` tokens fits the learned positions.
+    #[track_caller]
+    fn check_length(&self, t: usize) {
+        if t > self.config.block_size {
+            tensor::layer_panic("Gpt", format!("sequence length {t} exceeds block_size {}", self.config.block_size));
+        }
     }
 
     /// Next-token probabilities `(B, T, vocab)` for token ids `(B, T)`: the softmax over the
@@ -204,11 +236,6 @@ impl<T: Float> Gpt<T> {
             x = block.forward_cached(&x, cache);
         }
         self.lm_head(&self.ln_f.forward(&x))
-    }
-
-    /// Attention weights `(B, h, T, T)` of every block from the last forward pass.
-    pub fn attention_maps(&self) -> Vec<Tensor<T>> {
-        self.blocks.iter().filter_map(|b| b.attn.last_attention()).collect()
     }
 }
 

@@ -4,10 +4,14 @@
 //! - Layers: [`Linear`], [`Embedding`], [`SinusoidalEncoding`], [`LearnedPositional`],
 //!   [`scaled_dot_product_attention`] with [`causal_mask`] and [`padding_mask`],
 //!   [`AttentionHead`], [`MultiHeadAttention`] (self and cross), [`FeedForward`], [`LayerNorm`],
-//!   [`Dropout`], [`EncoderLayer`], [`DecoderLayer`], [`Encoder`], [`Decoder`].
+//!   [`Dropout`], [`Block`] (the GPT's block and the encoder's layer), [`DecoderBlock`],
+//!   [`Encoder`], [`Decoder`].
 //! - Models: the encoder-decoder [`Transformer`] of "Attention Is All You Need" and the
 //!   decoder-only [`Gpt`]; cached generation with [`KvCache`] (and [`DecodeState`], [`CrossKv`]
 //!   for the encoder-decoder).
+//! - Attention maps are asked for, not left behind: `forward_with_attention` (on blocks, stacks
+//!   and both models) returns the weights a pass computed next to its output, and
+//!   [`Gpt::attention_maps`] and [`Transformer::attention_maps`] compute them for given tokens.
 //! - Every layer lists its parameters with stable dotted names ([`Module::named_parameters`]);
 //!   [`parameter_summary`] prints them by group.
 
@@ -30,10 +34,8 @@ pub mod optim;
 mod positional;
 mod summary;
 
-pub use attention::{
-    AttentionHead, attention_weights, causal_mask, combine_masks, padding_mask, scaled_dot_product_attention,
-};
-pub use block::{Decoder, DecoderLayer, Encoder, EncoderLayer, LayerConfig, NormPlacement};
+pub use attention::{AttentionHead, causal_mask, combine_masks, padding_mask, scaled_dot_product_attention};
+pub use block::{Block, Decoder, DecoderBlock, Encoder, LayerConfig, NormPlacement};
 pub use dropout::{Dropout, DropoutState};
 pub use embedding::Embedding;
 pub use encdec::{AttentionMaps, DecodeState, Transformer, TransformerConfig};
@@ -41,7 +43,7 @@ pub use feedforward::{Activation, FeedForward};
 pub use gpt::{Gpt, GptConfig};
 pub use layernorm::LayerNorm;
 pub use linear::{Init, Linear};
-pub use mha::{CrossKv, KvCache, MultiHeadAttention};
+pub use mha::{AttentionConfig, CrossKv, KvCache, MultiHeadAttention};
 pub use module::{Module, named, prefixed};
 pub use positional::{LearnedPositional, SinusoidalEncoding};
 pub use summary::{parameter_group, parameter_summary};

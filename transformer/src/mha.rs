@@ -3,23 +3,33 @@
 //!
 //! `MultiHead(Xq, Xkv) = Concat(head_1, ..., head_h) W_O^T`, `head_i = Attention(Xq W_Qi, Xkv W_Ki, Xkv W_Vi)`.
 //!
+//! The entry points say which attention they compute: [`MultiHeadAttention::forward_self`] and
+//! [`MultiHeadAttention::forward_cross`] for training and evaluation, and for generation
+//! [`MultiHeadAttention::forward_cached`] (self-attention over a [`KvCache`]) and
+//! [`MultiHeadAttention::forward_kv`] (cross-attention over a memory projected once, a
+//! [`CrossKv`]). Each returns the output `(B, Tq, d)`; the first two also return the attention
+//! weights `(B, h, Tq, Tk)`, which the kernels compute anyway, so plots ask for them instead of
+//! the layer keeping them.
+//!
 //! All heads are computed at once: one projection each for Q, K and V to `d_model` features,
-//! then a reshape `(B, T, d) -> (B, T, h, d_head)` and a permute to `(B, h, T, d_head)` — both
-//! views. Without attention dropout (`p = 0`, or evaluation) the heads go through the fused
-//! [`Var::attention`] op, which reads them in place and writes its output laid out as
-//! `(B, T, h, d_head)`, so merging the heads back (permute, reshape) is a view too. For
-//! self-attention the three projections are one product with the stacked weights, and
-//! [`Var::attention_packed`] takes its `(B, T, 3 d)` output whole. With dropout on
-//! the attention weights, the composed path runs instead ([`attention_weights`], dropout, one
-//! batched matmul), and merging copies once (that permuted layout cannot be flattened as a view).
+//! then a reshape `(B, T, d) -> (B, T, h, d_head)` and a permute to `(B, h, T, d_head)`, both
+//! views. One private function, `attend`, picks the kernel:
+//! - self-attention without dropout on the weights: the three projections are one product with
+//!   the stacked weights, and [`Var::attention_packed`] takes its `(B, T, 3 d)` output whole;
+//! - otherwise without that dropout: the fused [`Var::attention`], which reads the heads in place
+//!   and writes its output laid out as `(B, T, h, d_head)`, so merging the heads back (permute,
+//!   reshape) is a view;
+//! - with dropout on the attention weights: the composed attention
+//!   ([`crate::scaled_dot_product_attention`], autograd's [`autograd::composed::attention`]),
+//!   dropout on its weights, one batched matmul, and merging copies once (that permuted layout
+//!   cannot be flattened as a view).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use autograd::Var;
 use tensor::{Float, Tensor, TensorRng};
 
-use crate::attention::{attention_weights, causal_mask};
+use crate::attention::{causal_mask, scaled_dot_product_attention};
 use crate::dropout::{Dropout, DropoutState};
 use crate::linear::{Init, Linear};
 use crate::module::{Module, prefixed};
@@ -222,6 +232,42 @@ fn append_positions<T: Float>(buf: &mut Option<Tensor<T>>, len: usize, new: &Ten
     }
 }
 
+/// The sizes and choices of one [`MultiHeadAttention`] layer.
+///
+/// [`AttentionConfig::new`] gives the plain layer (biases, no dropout, Xavier weights); change
+/// fields with struct update syntax, or take a block's with [`crate::LayerConfig::attention`].
+///
+/// ```
+/// use tensor::rng_from_seed;
+/// use transformer::{AttentionConfig, DropoutState, Init, MultiHeadAttention};
+/// let config = AttentionConfig { bias: false, out_init: Init::Normal(0.01), ..AttentionConfig::new(8, 2) };
+/// let mha = MultiHeadAttention::<f32>::new(&config, &DropoutState::new(0), &mut rng_from_seed(0));
+/// assert_eq!((mha.n_head, mha.q_proj.bias.is_none()), (2, true));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionConfig {
+    /// Model width `d`: the queries' and keys' input, and the output, have `d` features.
+    pub d_model: usize,
+    /// Number of heads `h`; `d_head = d / h`.
+    pub n_head: usize,
+    /// Whether the four projections have biases.
+    pub bias: bool,
+    /// Dropout probability on the attention weights (in training).
+    pub dropout: f64,
+    /// Initialisation of the query, key and value projections.
+    pub init: Init,
+    /// Initialisation of the output projection, which writes into the residual stream (GPT-2
+    /// scales its std by `1 / sqrt(2 n_layer)`).
+    pub out_init: Init,
+}
+
+impl AttentionConfig {
+    /// `n_head` heads over `d_model` features, with biases, no dropout and Xavier-uniform weights.
+    pub fn new(d_model: usize, n_head: usize) -> Self {
+        AttentionConfig { d_model, n_head, bias: true, dropout: 0.0, init: Init::Xavier, out_init: Init::Xavier }
+    }
+}
+
 /// Multi-head attention with separate `q_proj`, `k_proj`, `v_proj` and `out_proj` (all `d -> d`).
 pub struct MultiHeadAttention<T: Float> {
     /// Query projection.
@@ -235,7 +281,6 @@ pub struct MultiHeadAttention<T: Float> {
     /// Number of heads `h`; `d_head = d / h`.
     pub n_head: usize,
     attn_dropout: Dropout,
-    last_weights: RefCell<Option<Tensor<T>>>,
 }
 
 /// `(B, T, d) -> (B, h, T, d_head)`, as views.
@@ -253,21 +298,26 @@ fn merge_heads<T: Float>(x: &Var<T>) -> Var<T> {
     x.permute(&[0, 2, 1, 3]).reshape(&[b, t, h * dh])
 }
 
+/// Where [`MultiHeadAttention::attend`] gets its keys and values.
+enum KeysValues<'a, T: Float> {
+    /// Projected from the queries' own input: self-attention.
+    FromQueries,
+    /// Projected from another sequence `(B, S, d)`, the memory: cross-attention.
+    FromMemory(&'a Var<T>),
+    /// Already projected and split into heads, `(B, h, S, d_head)` each: a KV cache, or a
+    /// memory's [`CrossKv`].
+    Precomputed(Var<T>, Var<T>),
+}
+
 impl<T: Float> MultiHeadAttention<T> {
-    /// `h` heads over `d` features (`d % h == 0`); `out_init` lets GPT-2 scale the residual
-    /// projection; dropout on the attention weights draws from `dropout_state`.
-    #[allow(clippy::too_many_arguments)]
+    /// A layer as `config` says, drawing its weights from `rng` (queries, keys, values, output, in
+    /// that order) and its attention-dropout masks from `dropout_state`.
+    ///
+    /// # Panics
+    /// If `n_head` is 0 or does not divide `d_model`.
     #[track_caller]
-    pub fn new(
-        d: usize,
-        n_head: usize,
-        bias: bool,
-        init: Init,
-        out_init: Init,
-        attn_dropout: f64,
-        dropout_state: &Rc<DropoutState>,
-        rng: &mut TensorRng,
-    ) -> Self {
+    pub fn new(config: &AttentionConfig, dropout_state: &Rc<DropoutState>, rng: &mut TensorRng) -> Self {
+        let AttentionConfig { d_model: d, n_head, bias, dropout, init, out_init } = *config;
         if n_head == 0 || d % n_head != 0 {
             tensor::layer_panic("MultiHeadAttention", format!("d_model {d} is not divisible by n_head {n_head}"));
         }
@@ -277,28 +327,136 @@ impl<T: Float> MultiHeadAttention<T> {
             v_proj: Linear::new(d, d, bias, init, rng),
             out_proj: Linear::new(d, d, bias, out_init, rng),
             n_head,
-            attn_dropout: Dropout::new(attn_dropout, dropout_state),
-            last_weights: RefCell::new(None),
+            attn_dropout: Dropout::new(dropout, dropout_state),
         }
     }
 
-    /// `x_q: (B, Tq, d)` attends over `x_kv: (B, Tk, d)` -> `(B, Tq, d)`. Pass the same tensor
-    /// twice for self-attention. `mask` broadcasts to `(B, h, Tq, Tk)`.
-    pub fn forward(&self, x_q: &Var<T>, x_kv: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
-        if x_q.id() == x_kv.id() && self.attn_dropout.is_identity() {
+    /// Self-attention: queries, keys and values all from `x: (B, T, d)`. Returns the output
+    /// `(B, T, d)` and the attention weights `(B, h, T, T)` (before dropout, a plain tensor: for
+    /// inspection and plots). `mask` broadcasts to `(B, h, T, T)`.
+    ///
+    /// # Panics
+    /// If `x` is not `(B, T, d_model)`.
+    #[track_caller]
+    pub fn forward_self(&self, x: &Var<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Tensor<T>) {
+        self.check_input("MultiHeadAttention::forward_self", "input", x, None);
+        self.attend(x, KeysValues::FromQueries, mask)
+    }
+
+    /// Cross-attention: queries from `x_q: (B, Tq, d)`, keys and values from `memory: (B, S, d)`
+    /// (the encoder's output, in the encoder-decoder). Returns the output `(B, Tq, d)` and the
+    /// attention weights `(B, h, Tq, S)` (before dropout, a plain tensor). `mask` broadcasts to
+    /// `(B, h, Tq, S)`.
+    ///
+    /// # Panics
+    /// If `x_q` or `memory` is not `(B, _, d_model)`, or their batches differ.
+    #[track_caller]
+    pub fn forward_cross(&self, x_q: &Var<T>, memory: &Var<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Tensor<T>) {
+        self.check_input("MultiHeadAttention::forward_cross", "queries", x_q, None);
+        self.check_input("MultiHeadAttention::forward_cross", "memory", memory, Some(x_q.shape()[0]));
+        self.attend(x_q, KeysValues::FromMemory(memory), mask)
+    }
+
+    /// Causal self-attention over new positions `x: (B, T_new, d)`, reading and extending `cache`.
+    /// Meant for generation under `no_grad`: cached keys and values are constants.
+    pub fn forward_cached(&self, x: &Var<T>, cache: &mut KvCache<T>) -> Var<T> {
+        let k_new = split_heads(&self.k_proj.forward(x), self.n_head).value(); // (B, h, T_new, dh)
+        let v_new = split_heads(&self.v_proj.forward(x), self.n_head).value();
+        cache.append(&k_new, &v_new);
+        let (k, v) = (cache.keys().expect("just appended"), cache.values().expect("just appended")); // (B, h, T_past + T_new, dh)
+        let (tq, tk) = (x.shape()[1], k.shape()[2]);
+        // One new position may see every cached one: no mask to build or apply.
+        let mask = (tq > 1).then(|| causal_mask::<T>(tq, tk));
+        self.attend(x, KeysValues::Precomputed(Var::constant(k), Var::constant(v)), mask.as_ref()).0
+    }
+
+    /// The keys and values `forward_cross(_, memory, _)` would compute from `memory: (B, S, d)`,
+    /// split into heads, `(B, h, S, d_head)` each: computed once for cross-attention over a
+    /// memory that every decoding step reads (see [`MultiHeadAttention::forward_kv`]).
+    #[track_caller]
+    pub fn project_kv(&self, memory: &Var<T>) -> CrossKv<T> {
+        self.check_input("MultiHeadAttention::project_kv", "memory", memory, None);
+        let keys = split_heads(&self.k_proj.forward(memory), self.n_head).value().contiguous(); // (B, h, S, dh)
+        let values = split_heads(&self.v_proj.forward(memory), self.n_head).value().contiguous(); // (B, h, S, dh)
+        CrossKv { keys, values }
+    }
+
+    /// `x_q: (B, Tq, d)` attends over precomputed keys and values `kv` (`(B, h, S, d_head)`,
+    /// from [`MultiHeadAttention::project_kv`]) -> `(B, Tq, d)`: the output of
+    /// `forward_cross(x_q, memory, mask)` when `kv = project_kv(memory)`, without projecting
+    /// `memory` again. `mask` broadcasts to `(B, h, Tq, S)`.
+    ///
+    /// # Panics
+    /// If `x_q` is not `(B, Tq, h d_head)` with the batch and widths of `kv`.
+    #[track_caller]
+    pub fn forward_kv(&self, x_q: &Var<T>, kv: &CrossKv<T>, mask: Option<&Tensor<T>>) -> Var<T> {
+        let (s, ks) = (x_q.shape(), kv.keys.shape());
+        if s.len() != 3 || s[0] != ks[0] || ks[1] != self.n_head || s[2] != ks[1] * ks[3] {
+            tensor::layer_panic(
+                "MultiHeadAttention::forward_kv",
+                format!("queries {s:?} (B, Tq, d) do not fit keys {ks:?} (B, h, S, d_head) with {} heads", self.n_head),
+            );
+        }
+        let (k, v) = (Var::constant(kv.keys.clone()), Var::constant(kv.values.clone()));
+        self.attend(x_q, KeysValues::Precomputed(k, v), mask).0
+    }
+
+    /// Panics, naming `op`, unless `x` is `(B, T, d_model)`, with batch `batch` when given.
+    #[track_caller]
+    fn check_input(&self, op: &str, what: &str, x: &Var<T>, batch: Option<usize>) {
+        let (s, d) = (x.shape(), self.q_proj.in_features());
+        if s.len() != 3 || s[2] != d || batch.is_some_and(|b| b != s[0]) {
+            let batch = batch.map_or(String::new(), |b| format!(", B = the queries' batch {b}"));
+            tensor::layer_panic(op, format!("{what} {s:?} is not (B, T, d) with d = d_model {d}{batch}"));
+        }
+    }
+
+    /// Attention of the queries projected from `x_q: (B, Tq, d)` over the keys and values `kv`
+    /// says, through the output projection: returns `(B, Tq, d)` and the weights `(B, h, Tq, Tk)`.
+    /// Every entry point comes here, and this is where the kernel is chosen.
+    fn attend(&self, x_q: &Var<T>, kv: KeysValues<T>, mask: Option<&Tensor<T>>) -> (Var<T>, Tensor<T>) {
+        // Dropout has to act on the weights themselves, which only the composed attention has as
+        // a differentiable tensor; without it, a fused op computes the same numbers in one node.
+        let weight_dropout = !self.attn_dropout.is_identity();
+        if matches!(kv, KeysValues::FromQueries) && !weight_dropout {
+            // Packed: self-attention needs q, k and v of one input, so its three projections are
+            // one wider product whose (B, T, 3d) output the fused op takes whole (one GEMM forward
+            // and one per gradient backward, no copies between the projection and the output).
             if let Some(qkv) = self.project_qkv(x_q) {
-                let merged = autograd::profile::scope(autograd::profile::ATTENTION, || {
-                    let (y, weights) = qkv.attention_packed(self.n_head, mask); // (B, h, T, dh)
-                    *self.last_weights.borrow_mut() = Some(weights);
-                    merge_heads(&y) // (B, T, d), a view
+                let (merged, weights) = autograd::profile::scope(autograd::profile::ATTENTION, || {
+                    let (y, weights) = qkv.attention_packed(self.n_head, mask); // (B, h, T, dh), laid out (B, T, h, dh)
+                    (merge_heads(&y), weights) // (B, T, d), a view
                 });
-                return self.out_proj.forward(&merged);
+                return (self.out_proj.forward(&merged), weights);
             }
         }
         let q = split_heads(&self.q_proj.forward(x_q), self.n_head); // (B, h, Tq, dh)
-        let k = split_heads(&self.k_proj.forward(x_kv), self.n_head); // (B, h, Tk, dh)
-        let v = split_heads(&self.v_proj.forward(x_kv), self.n_head); // (B, h, Tk, dh)
-        self.attend(&q, &k, &v, mask)
+        let (k, v) = match kv {
+            KeysValues::FromQueries => (self.project_heads(&self.k_proj, x_q), self.project_heads(&self.v_proj, x_q)),
+            KeysValues::FromMemory(memory) => {
+                (self.project_heads(&self.k_proj, memory), self.project_heads(&self.v_proj, memory))
+            }
+            KeysValues::Precomputed(k, v) => (k, v),
+        }; // (B, h, Tk, dh) each
+        // The profiler's "attention": the weights, the weighted sum of values, merging the heads.
+        let (merged, weights) = autograd::profile::scope(autograd::profile::ATTENTION, || {
+            if !weight_dropout {
+                // Fused: one node that reads the heads in place and saves only the weights.
+                let (y, weights) = q.attention(&k, &v, mask); // (B, h, Tq, dh) laid out (B, Tq, h, dh), (B, h, Tq, Tk)
+                return (merge_heads(&y), weights); // (B, Tq, d), a view
+            }
+            // Composed: its weights are a node that dropout can act on. Its own output, the
+            // undropped weighted sum, is left unused (one batched matmul forward, no backward).
+            let (_, weights) = scaled_dot_product_attention(&q, &k, &v, mask); // (B, h, Tq, Tk)
+            let y = self.attn_dropout.forward(&weights).matmul(&v); // (B, h, Tq, dh)
+            (merge_heads(&y), weights.value()) // (B, Tq, d), a copy
+        });
+        (self.out_proj.forward(&merged), weights) // (B, Tq, d)
+    }
+
+    /// `x: (B, T, d)` through `proj`, split into heads: `(B, h, T, d_head)`.
+    fn project_heads(&self, proj: &Linear<T>, x: &Var<T>) -> Var<T> {
+        split_heads(&proj.forward(x), self.n_head)
     }
 
     /// Self-attention's three projections as one product: `x (B, T, d)` times the stacked weights
@@ -317,82 +475,6 @@ impl<T: Float> MultiHeadAttention<T> {
             _ => return None,
         };
         Some(y.reshape(&[b, t, 3 * d]))
-    }
-
-    /// Causal self-attention over new positions `x: (B, T_new, d)`, reading and extending `cache`.
-    /// Meant for generation under `no_grad`: cached keys and values are constants.
-    pub fn forward_cached(&self, x: &Var<T>, cache: &mut KvCache<T>) -> Var<T> {
-        let q = split_heads(&self.q_proj.forward(x), self.n_head); // (B, h, T_new, dh)
-        let k_new = split_heads(&self.k_proj.forward(x), self.n_head).value();
-        let v_new = split_heads(&self.v_proj.forward(x), self.n_head).value();
-        cache.append(&k_new, &v_new);
-        let (k, v) = (cache.keys().expect("just appended"), cache.values().expect("just appended")); // (B, h, T_past + T_new, dh)
-        let (tq, tk) = (q.shape()[2], k.shape()[2]);
-        // One new position may see every cached one: no mask to build or apply.
-        let mask = (tq > 1).then(|| causal_mask::<T>(tq, tk));
-        self.attend(&q, &Var::constant(k), &Var::constant(v), mask.as_ref())
-    }
-
-    /// The keys and values `forward(_, x_kv, _)` would compute from `x_kv: (B, S, d)`, split
-    /// into heads, `(B, h, S, d_head)` each: computed once for cross-attention over a memory
-    /// that every decoding step reads (see [`MultiHeadAttention::forward_kv`]).
-    #[track_caller]
-    pub fn project_kv(&self, x_kv: &Var<T>) -> CrossKv<T> {
-        let s = x_kv.shape();
-        if s.len() != 3 || s[2] != self.k_proj.in_features() {
-            tensor::layer_panic(
-                "MultiHeadAttention::project_kv",
-                format!(
-                    "memory {s:?} is not (B, S, d) with d = {} (k_proj weight {:?})",
-                    self.k_proj.in_features(),
-                    self.k_proj.weight.shape()
-                ),
-            );
-        }
-        let keys = split_heads(&self.k_proj.forward(x_kv), self.n_head).value().contiguous(); // (B, h, S, dh)
-        let values = split_heads(&self.v_proj.forward(x_kv), self.n_head).value().contiguous(); // (B, h, S, dh)
-        CrossKv { keys, values }
-    }
-
-    /// `x_q: (B, Tq, d)` attends over precomputed keys and values `kv` (`(B, h, S, d_head)`,
-    /// from [`MultiHeadAttention::project_kv`]) -> `(B, Tq, d)`: the same function as
-    /// `forward(x_q, x_kv, mask)` when `kv = project_kv(x_kv)`, without projecting `x_kv` again.
-    /// `mask` broadcasts to `(B, h, Tq, S)`.
-    ///
-    /// # Panics
-    /// If `x_q` is not `(B, Tq, h d_head)` with the batch and widths of `kv`.
-    #[track_caller]
-    pub fn forward_kv(&self, x_q: &Var<T>, kv: &CrossKv<T>, mask: Option<&Tensor<T>>) -> Var<T> {
-        let (s, ks) = (x_q.shape(), kv.keys.shape());
-        if s.len() != 3 || s[0] != ks[0] || ks[1] != self.n_head || s[2] != ks[1] * ks[3] {
-            tensor::layer_panic(
-                "MultiHeadAttention::forward_kv",
-                format!("queries {s:?} (B, Tq, d) do not fit keys {ks:?} (B, h, S, d_head) with {} heads", self.n_head),
-            );
-        }
-        let q = split_heads(&self.q_proj.forward(x_q), self.n_head); // (B, h, Tq, dh)
-        self.attend(&q, &Var::constant(kv.keys.clone()), &Var::constant(kv.values.clone()), mask)
-    }
-
-    fn attend(&self, q: &Var<T>, k: &Var<T>, v: &Var<T>, mask: Option<&Tensor<T>>) -> Var<T> {
-        // The profiler's "attention": the weights, the weighted sum of values, merging the heads.
-        let merged = autograd::profile::scope(autograd::profile::ATTENTION, || {
-            if self.attn_dropout.is_identity() {
-                let (y, weights) = q.attention(k, v, mask); // (B, h, Tq, dh), (B, h, Tq, Tk)
-                *self.last_weights.borrow_mut() = Some(weights);
-                return merge_heads(&y); // (B, Tq, d), a view
-            }
-            let weights = attention_weights(q, k, mask); // (B, h, Tq, Tk)
-            *self.last_weights.borrow_mut() = Some(weights.value());
-            let y = self.attn_dropout.forward(&weights).matmul(v); // (B, h, Tq, dh)
-            merge_heads(&y) // (B, Tq, d)
-        });
-        self.out_proj.forward(&merged) // (B, Tq, d)
-    }
-
-    /// The attention weights `(B, h, Tq, Tk)` of the last forward pass, for inspection and plots.
-    pub fn last_attention(&self) -> Option<Tensor<T>> {
-        self.last_weights.borrow().clone()
     }
 }
 

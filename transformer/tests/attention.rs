@@ -4,11 +4,11 @@
 mod common;
 
 use autograd::{Var, no_grad};
-use common::{eval_state, layer_config, max_diff, randn, randomize};
+use common::{eval_state, layer_config, max_diff, mha, randn, randomize, small_transformer_config};
 use tensor::{Tensor, rng_from_seed};
 use transformer::{
-    Activation, AttentionHead, EncoderLayer, Gpt, GptConfig, Init, Module, MultiHeadAttention, NormPlacement,
-    SinusoidalEncoding, Transformer, TransformerConfig, padding_mask,
+    Activation, AttentionConfig, AttentionHead, Block, Gpt, GptConfig, Init, Module, MultiHeadAttention, NormPlacement,
+    SinusoidalEncoding, Transformer, causal_mask, padding_mask,
 };
 
 /// Logits `(B, T, V)` row `t` of batch `b`, as a vector.
@@ -50,20 +50,7 @@ fn gpt_future_tokens_never_change_earlier_logits() {
 }
 
 fn small_transformer(norm: NormPlacement) -> Transformer<f64> {
-    let config = TransformerConfig {
-        src_vocab: 7,
-        tgt_vocab: 6,
-        d_model: 8,
-        n_head: 2,
-        d_ff: 16,
-        n_encoder_layers: 2,
-        n_decoder_layers: 2,
-        max_len: 10,
-        dropout: 0.1,
-        tie_weights: false,
-        norm,
-    };
-    let model = Transformer::new(config, 9);
+    let model = Transformer::new(small_transformer_config((7, 6), 0.1, false, norm), 9);
     model.set_training(false);
     randomize(&model.named_parameters(), 0.4, 10);
     model
@@ -106,8 +93,8 @@ fn padded_keys_get_exactly_zero_weight() {
         let src = [1, 2, 3, 4, 6, 5, 0, 0];
         let pad = [false, false, false, false, false, false, true, true];
         let tgt = [0, 1, 2, 0, 3, 3];
-        let logits = no_grad(|| model.forward(&src, [2, 4], &tgt, [2, 3], Some(&pad)).value());
-        let maps = model.attention_maps();
+        let (logits, maps) = no_grad(|| model.forward_with_attention(&src, [2, 4], &tgt, [2, 3], Some(&pad)));
+        let logits = logits.value();
         let (enc, dec, cross) = (maps.encoder, maps.decoder, maps.cross);
         assert_eq!((enc.len(), dec.len(), cross.len()), (2, 2, 2));
         for w in enc.iter().chain(&cross) {
@@ -134,20 +121,10 @@ fn padded_keys_get_exactly_zero_weight() {
 
 #[test]
 fn multi_head_padding_mask() {
-    let m = MultiHeadAttention::<f64>::new(
-        8,
-        2,
-        true,
-        Init::Xavier,
-        Init::Xavier,
-        0.0,
-        &eval_state(),
-        &mut rng_from_seed(1),
-    );
+    let m = mha(8, 2, 1);
     let x = Var::constant(randn(&[2, 3, 8], 1.0, 2));
     let mask = padding_mask::<f64>(&[false, true, false, false, false, true], 2, 3);
-    m.forward(&x, &x, Some(&mask));
-    let w = m.last_attention().unwrap(); // (B, h, Tq, Tk)
+    let (_, w) = m.forward_self(&x, Some(&mask)); // (B, h, Tq, Tk)
     for h in 0..2 {
         for q in 0..3 {
             assert_eq!(w.get(&[0, h, q, 1]), 0.0);
@@ -170,30 +147,15 @@ fn self_attention_without_positions_is_permutation_equivariant() {
     let x = randn(&[2, 4, 8], 1.0, 3);
     let xp = permute_tokens(&x, &perm);
 
-    let m = MultiHeadAttention::<f64>::new(
-        8,
-        2,
-        true,
-        Init::Xavier,
-        Init::Xavier,
-        0.0,
-        &eval_state(),
-        &mut rng_from_seed(4),
-    );
+    let m = mha(8, 2, 4);
     randomize(&m.named_parameters(), 0.5, 5);
-    let run = |x: &Tensor<f64>| {
-        let x = Var::constant(x.clone());
-        m.forward(&x, &x, None).value()
-    };
+    let run = |x: &Tensor<f64>| m.forward_self(&Var::constant(x.clone()), None).0.value();
     let (y, yp) = (run(&x), run(&xp));
     assert!(max_diff(&yp, &permute_tokens(&y, &perm)) < 1e-12);
 
     for norm in [NormPlacement::Post, NormPlacement::Pre] {
-        let layer = EncoderLayer::<f64>::new(
-            &layer_config(8, 2, 16, norm, Activation::Relu),
-            &eval_state(),
-            &mut rng_from_seed(6),
-        );
+        let layer =
+            Block::<f64>::new(&layer_config(8, 2, 16, norm, Activation::Relu), &eval_state(), &mut rng_from_seed(6));
         randomize(&layer.named_parameters(), 0.5, 7);
         let run = |x: &Tensor<f64>| layer.forward(&Var::constant(x.clone()), None).value();
         let (y, yp) = (run(&x), run(&xp));
@@ -212,16 +174,7 @@ fn self_attention_without_positions_is_permutation_equivariant() {
 #[test]
 fn one_head_multi_head_attention_equals_an_attention_head_and_out_proj() {
     let d = 6;
-    let m = MultiHeadAttention::<f64>::new(
-        d,
-        1,
-        true,
-        Init::Xavier,
-        Init::Xavier,
-        0.0,
-        &eval_state(),
-        &mut rng_from_seed(8),
-    );
+    let m = mha(d, 1, 8);
     randomize(&m.named_parameters(), 0.5, 9);
     let head = AttentionHead::<f64>::new(d, d, true, Init::Xavier, &mut rng_from_seed(10));
     for (dst, src) in [(&head.query, &m.q_proj), (&head.key, &m.k_proj), (&head.value, &m.v_proj)] {
@@ -232,12 +185,37 @@ fn one_head_multi_head_attention_equals_an_attention_head_and_out_proj() {
     let xkv = Var::constant(randn(&[2, 5, d], 1.0, 12));
     let mask = padding_mask::<f64>(&[false, false, false, true, true, false, false, false, false, true], 2, 5);
     for mask in [None, Some(&mask)] {
-        let multi = m.forward(&xq, &xkv, mask).value();
+        let (multi, wm) = m.forward_cross(&xq, &xkv, mask);
         // The head's weights are (B, Tq, Tk); a (B, 1, 1, Tk) mask needs its head axis dropped.
         let head_mask = mask.map(|t| t.squeeze(1));
-        let single = m.out_proj.forward(&head.forward(&xq, &xkv, head_mask.as_ref())).value();
-        assert!(max_diff(&multi, &single) < 1e-12);
-        let (wm, wh) = (m.last_attention().unwrap(), head.last_attention().unwrap());
-        assert!(max_diff(&wm.squeeze(1), &wh) < 1e-12);
+        let (single, wh) = head.forward(&xq, &xkv, head_mask.as_ref());
+        let single = m.out_proj.forward(&single);
+        assert!(max_diff(&multi.value(), &single.value()) < 1e-12);
+        assert!(max_diff(&wm.squeeze(1), &wh.value()) < 1e-12);
     }
+}
+
+// ---------------------------------------------------------------- Kernels
+
+/// The packed, fused and composed kernels (`mha.rs`) compute one function: the same output and
+/// weights for self-attention (packed), for cross-attention over the same numbers (fused), and,
+/// for the weights, in training with dropout on them (composed; the weights returned are those
+/// before dropout).
+#[test]
+fn the_three_attention_kernels_agree() {
+    let state = eval_state();
+    let config = AttentionConfig { dropout: 0.5, ..AttentionConfig::new(8, 2) };
+    let m = MultiHeadAttention::<f64>::new(&config, &state, &mut rng_from_seed(13));
+    randomize(&m.named_parameters(), 0.5, 14);
+    let x = Var::constant(randn(&[2, 5, 8], 1.0, 15));
+    let same_numbers = Var::constant(x.value());
+    let mask = causal_mask::<f64>(5, 5);
+    let (packed, w_packed) = m.forward_self(&x, Some(&mask));
+    let (fused, w_fused) = m.forward_cross(&x, &same_numbers, Some(&mask));
+    assert!(max_diff(&packed.value(), &fused.value()) < 1e-12);
+    assert!(max_diff(&w_packed, &w_fused) < 1e-12);
+    state.set_training(true);
+    let (dropped, w_composed) = m.forward_self(&x, Some(&mask));
+    assert!(max_diff(&w_packed, &w_composed) < 1e-12);
+    assert!(max_diff(&packed.value(), &dropped.value()) > 1e-3, "dropout acted on the weights");
 }

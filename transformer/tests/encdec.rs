@@ -4,25 +4,12 @@
 mod common;
 
 use autograd::no_grad;
-use common::randomize;
+use common::{randomize, small_transformer_config};
 use tensor::Tensor;
-use transformer::{Module, NormPlacement, Transformer, TransformerConfig};
+use transformer::{Module, NormPlacement, Transformer};
 
 fn model(tie_weights: bool) -> Transformer<f64> {
-    let config = TransformerConfig {
-        src_vocab: 7,
-        tgt_vocab: 6,
-        d_model: 8,
-        n_head: 2,
-        d_ff: 16,
-        n_encoder_layers: 2,
-        n_decoder_layers: 2,
-        max_len: 10,
-        dropout: 0.3,
-        tie_weights,
-        norm: NormPlacement::Post,
-    };
-    let m = Transformer::new(config, 3);
+    let m = Transformer::new(small_transformer_config((7, 6), 0.3, tie_weights, NormPlacement::Post), 3);
     randomize(&m.named_parameters(), 0.5, 4);
     m
 }

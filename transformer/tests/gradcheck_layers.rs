@@ -11,7 +11,7 @@ use autograd::Var;
 use common::{eval_state, gradcheck, input, layer_config, randn, randomize, with_inputs};
 use tensor::{Tensor, rng_from_seed};
 use transformer::{
-    Activation, AttentionHead, Decoder, DecoderLayer, Embedding, Encoder, EncoderLayer, FeedForward, Init, LayerNorm,
+    Activation, AttentionHead, Block, Decoder, DecoderBlock, Embedding, Encoder, FeedForward, Init, LayerNorm,
     LearnedPositional, Linear, Module, MultiHeadAttention, NormPlacement, SinusoidalEncoding, causal_mask,
     combine_masks, padding_mask, scaled_dot_product_attention,
 };
@@ -178,46 +178,38 @@ fn attention_head_self_and_cross() {
     let xq = input(&[2, 3, 6], 1.0, 18);
     let xkv = input(&[2, 4, 6], 1.0, 19);
     let vars = with_inputs(head.named_parameters(), &[("x_q", &xq), ("x_kv", &xkv)]);
-    gradcheck(&vars, MIN, || head.forward(&xq, &xkv, None));
+    gradcheck(&vars, MIN, || head.forward(&xq, &xkv, None).0);
     let vars = with_inputs(head.named_parameters(), &[("x", &xq)]);
     let mask = causal_mask(3, 3);
-    gradcheck(&vars, MIN, || head.forward(&xq, &xq, Some(&mask)));
+    gradcheck(&vars, MIN, || head.forward(&xq, &xq, Some(&mask)).0);
 }
 
-fn mha(d: usize, n_head: usize, seed: u64) -> MultiHeadAttention<f64> {
-    let m = MultiHeadAttention::new(
-        d,
-        n_head,
-        true,
-        Init::Xavier,
-        Init::Xavier,
-        0.0,
-        &eval_state(),
-        &mut rng_from_seed(seed),
-    );
+/// [`common::mha`] with O(1) parameters.
+fn random_mha(d: usize, n_head: usize, seed: u64) -> MultiHeadAttention<f64> {
+    let m = common::mha(d, n_head, seed);
     randomize(&m.named_parameters(), 0.5, seed + 1);
     m
 }
 
 #[test]
 fn multi_head_self_attention() {
-    let m = mha(8, 2, 20);
+    let m = random_mha(8, 2, 20);
     let x = input(&[2, 3, 8], 1.0, 22);
     let vars = with_inputs(m.named_parameters(), &[("x", &x)]);
-    gradcheck(&vars, MIN, || m.forward(&x, &x, None));
+    gradcheck(&vars, MIN, || m.forward_self(&x, None).0);
     let mask = causal_mask(3, 3);
-    gradcheck(&vars, MIN, || m.forward(&x, &x, Some(&mask)));
+    gradcheck(&vars, MIN, || m.forward_self(&x, Some(&mask)).0);
 }
 
 #[test]
 fn multi_head_cross_attention() {
-    let m = mha(8, 2, 23);
+    let m = random_mha(8, 2, 23);
     let xq = input(&[2, 2, 8], 1.0, 25);
     let mem = input(&[2, 4, 8], 1.0, 26);
     let vars = with_inputs(m.named_parameters(), &[("x_q", &xq), ("memory", &mem)]);
-    gradcheck(&vars, MIN, || m.forward(&xq, &mem, None));
+    gradcheck(&vars, MIN, || m.forward_cross(&xq, &mem, None).0);
     let pad = padding_mask(&[false, false, false, false, false, false, true, true], 2, 4);
-    gradcheck(&vars, MIN, || m.forward(&xq, &mem, Some(&pad)));
+    gradcheck(&vars, MIN, || m.forward_cross(&xq, &mem, Some(&pad)).0);
 }
 
 // ---------------------------------------------------------------- Layers and stacks
@@ -225,10 +217,10 @@ fn multi_head_cross_attention() {
 const PLACEMENTS: [NormPlacement; 2] = [NormPlacement::Post, NormPlacement::Pre];
 
 #[test]
-fn encoder_layer_post_and_pre() {
+fn block_post_and_pre() {
     for norm in PLACEMENTS {
         let c = layer_config(8, 2, 16, norm, Activation::GeluTanh);
-        let layer = EncoderLayer::<f64>::new(&c, &eval_state(), &mut rng_from_seed(27));
+        let layer = Block::<f64>::new(&c, &eval_state(), &mut rng_from_seed(27));
         randomize(&layer.named_parameters(), 0.5, 28);
         let x = input(&[2, 3, 8], 1.0, 29);
         let pad = padding_mask(&[false, false, false, false, false, true], 2, 3);
@@ -238,10 +230,10 @@ fn encoder_layer_post_and_pre() {
 }
 
 #[test]
-fn decoder_layer_post_and_pre() {
+fn decoder_block_post_and_pre() {
     for norm in PLACEMENTS {
         let c = layer_config(8, 2, 16, norm, Activation::GeluErf);
-        let layer = DecoderLayer::<f64>::new(&c, &eval_state(), &mut rng_from_seed(30));
+        let layer = DecoderBlock::<f64>::new(&c, &eval_state(), &mut rng_from_seed(30));
         randomize(&layer.named_parameters(), 0.5, 31);
         let x = input(&[2, 3, 8], 1.0, 32);
         let mem = input(&[2, 4, 8], 1.0, 33);

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{gradcheck, randomize};
-use transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig};
+use common::{gradcheck, randomize, small_transformer_config};
+use transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer};
 
 fn tiny_gpt(bias: bool) -> Gpt<f64> {
     let config = GptConfig { vocab_size: 5, block_size: 4, n_layer: 2, n_head: 2, n_embd: 8, dropout: 0.0, bias };
@@ -30,20 +30,7 @@ fn gpt_loss_against_all_parameters() {
 }
 
 fn tiny_transformer(tie_weights: bool) -> Transformer<f64> {
-    let config = TransformerConfig {
-        src_vocab: 6,
-        tgt_vocab: 5,
-        d_model: 8,
-        n_head: 2,
-        d_ff: 16,
-        n_encoder_layers: 2,
-        n_decoder_layers: 2,
-        max_len: 8,
-        dropout: 0.0,
-        tie_weights,
-        norm: NormPlacement::Post,
-    };
-    Transformer::new(config, 11)
+    Transformer::new(small_transformer_config((6, 5), 0.0, tie_weights, NormPlacement::Post), 11)
 }
 
 #[test]
@@ -84,7 +71,7 @@ fn assert_relu_inputs_away_from_kink(model: &Transformer<f64>, src: &[usize], sr
         }
     };
     for l in &model.encoder.layers {
-        let a = l.ln_1.forward(&x.add(&l.attn.forward(&x, &x, Some(&mask))));
+        let a = l.ln_1.forward(&x.add(&l.attn.forward_self(&x, Some(&mask)).0));
         track(&a, &l.mlp);
         x = l.forward(&x, Some(&mask));
     }
@@ -92,8 +79,8 @@ fn assert_relu_inputs_away_from_kink(model: &Transformer<f64>, src: &[usize], sr
     let causal = causal_mask::<f64>(3, 3);
     let mut y = pe(&model.tgt_embed.forward(tgt, &[2, 3]));
     for l in &model.decoder.layers {
-        let a = l.ln_1.forward(&y.add(&l.attn.forward(&y, &y, Some(&causal))));
-        let b = l.ln_2.forward(&a.add(&l.cross_attn.forward(&a, &memory, Some(&mask))));
+        let a = l.ln_1.forward(&y.add(&l.attn.forward_self(&y, Some(&causal)).0));
+        let b = l.ln_2.forward(&a.add(&l.cross_attn.forward_cross(&a, &memory, Some(&mask)).0));
         track(&b, &l.mlp);
         y = l.forward(&y, &memory, Some(&causal), Some(&mask));
     }

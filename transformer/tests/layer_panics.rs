@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use autograd::Var;
 use tensor::{Tensor, rng_from_seed};
 use transformer::{
-    Dropout, DropoutState, Embedding, Gpt, GptConfig, Init, LearnedPositional, Linear, MultiHeadAttention,
-    SinusoidalEncoding, Transformer, TransformerConfig,
+    AttentionConfig, Dropout, DropoutState, Embedding, Gpt, GptConfig, Init, LearnedPositional, Linear,
+    MultiHeadAttention, SinusoidalEncoding, Transformer, TransformerConfig,
 };
 
 fn gpt_config() -> GptConfig {
@@ -82,8 +82,19 @@ fn layers_name_themselves_at_the_callers_line() {
     let state = DropoutState::new(0);
     let mut f = || drop(Dropout::new(1.0, &state));
     check(&mut f, "layer 'Dropout': p must be in [0, 1), got 1");
-    let mut f = || drop(MultiHeadAttention::<f64>::new(8, 3, true, Init::Xavier, Init::Xavier, 0.0, &state, &mut rng));
+    let mut f = || drop(MultiHeadAttention::<f64>::new(&AttentionConfig::new(8, 3), &state, &mut rng));
     check(&mut f, "layer 'MultiHeadAttention': d_model 8 is not divisible by n_head 3");
+    let mha = MultiHeadAttention::<f64>::new(&AttentionConfig::new(8, 2), &state, &mut rng);
+    let mut f = || drop(mha.forward_self(&x(&[2, 3, 6]), None));
+    check(&mut f, "layer 'MultiHeadAttention::forward_self': input [2, 3, 6] is not (B, T, d) with d = d_model 8");
+    let mut f = || drop(mha.forward_cross(&x(&[2, 3, 8]), &x(&[1, 4, 8]), None));
+    check(
+        &mut f,
+        "layer 'MultiHeadAttention::forward_cross': memory [1, 4, 8] is not (B, T, d) with d = d_model 8, \
+         B = the queries' batch 2",
+    );
+    let mut f = || drop(gpt.attention_maps(&[0; 5], [1, 5]));
+    check(&mut f, "layer 'Gpt': sequence length 5 exceeds block_size 4");
     let mut f = || drop(Transformer::<f64>::new(TransformerConfig { n_head: 3, ..encdec_config() }, 0));
     check(&mut f, "layer 'Transformer': d_model 8 is not divisible by n_head 3");
     let _ = std::panic::take_hook();

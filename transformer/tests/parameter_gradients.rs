@@ -3,9 +3,11 @@
 //! out of the graph, or detached on the way, shows up here as a missing or all-zero gradient.
 //! (Key biases are the documented exception: their exact gradient is 0, see below.)
 
+mod common;
+
 use autograd::Var;
 use tensor::Float;
-use transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig};
+use transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer};
 
 /// Gradients this far below the others' scale (about 1e-5 at initialisation) are rounding noise.
 const NOISE: f64 = 1e-7;
@@ -24,7 +26,7 @@ fn assert_every_parameter_learns<T: Float>(params: &[(String, Var<T>)], loss: Va
         let v = g.to_vec();
         assert!(v.iter().all(|x| x.to_f64().is_finite()), "{name} ({}): non-finite gradient", T::NAME);
         let largest = v.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
-        if name.ends_with("k_proj.bias") {
+        if common::is_key_bias(name) {
             assert!(
                 largest < NOISE,
                 "{name} ({}): a key bias cannot change softmax, yet its gradient is {largest:e}",
@@ -55,20 +57,7 @@ fn gpt_every_parameter_gets_a_gradient() {
 }
 
 fn transformer_case<T: Float>(tie_weights: bool, norm: NormPlacement) {
-    let config = TransformerConfig {
-        src_vocab: 6,
-        tgt_vocab: 5,
-        d_model: 8,
-        n_head: 2,
-        d_ff: 16,
-        n_encoder_layers: 2,
-        n_decoder_layers: 2,
-        max_len: 8,
-        dropout: 0.1,
-        tie_weights,
-        norm,
-    };
-    let model = Transformer::<T>::new(config, 4);
+    let model = Transformer::<T>::new(common::small_transformer_config((6, 5), 0.1, tie_weights, norm), 4);
     let src = [1, 5, 2, 3, 4, 0, 1, 2];
     let src_pad = [false, false, false, false, false, false, false, true];
     let tgt = [0, 1, 2, 0, 3, 3];

@@ -4,11 +4,11 @@
 mod common;
 
 use autograd::{Var, no_grad};
-use common::{eval_state, layer_config, max_diff, randn, randomize};
+use common::{eval_state, layer_config, max_diff, mha, randn, randomize};
 use tensor::{Tensor, rng_from_seed};
 use transformer::{
-    Activation, EncoderLayer, FeedForward, Gpt, GptConfig, Init, LayerNorm, Linear, Module, MultiHeadAttention,
-    NormPlacement, causal_mask,
+    Activation, Block, FeedForward, Gpt, GptConfig, Init, LayerNorm, Linear, Module, MultiHeadAttention, NormPlacement,
+    causal_mask,
 };
 
 /// `x: (N, in)` as rows, `w: (out, in)`, `b: (out)` -> `x W^T + b`, `(N, out)`.
@@ -135,47 +135,35 @@ fn naive_mha(
 
 #[test]
 fn multi_head_attention_matches_naive() {
-    let m = MultiHeadAttention::<f64>::new(
-        8,
-        4,
-        true,
-        Init::Xavier,
-        Init::Xavier,
-        0.0,
-        &eval_state(),
-        &mut rng_from_seed(9),
-    );
+    let m = mha(8, 4, 9);
     randomize(&m.named_parameters(), 0.6, 10);
     let xq = randn(&[2, 3, 8], 1.0, 11);
     let xkv = randn(&[2, 5, 8], 1.0, 12);
-    let cross = m.forward(&Var::constant(xq.clone()), &Var::constant(xkv.clone()), None).value();
-    assert_close(&cross.to_vec(), &naive_mha(&m, &xq, &xkv, |_, _| false), 1e-12);
-    let causal = m.forward(&Var::constant(xq.clone()), &Var::constant(xq.clone()), Some(&causal_mask(3, 3))).value();
-    assert_close(&causal.to_vec(), &naive_mha(&m, &xq, &xq, |i, j| j > i), 1e-12);
+    let (cross, _) = m.forward_cross(&Var::constant(xq.clone()), &Var::constant(xkv.clone()), None);
+    assert_close(&cross.value().to_vec(), &naive_mha(&m, &xq, &xkv, |_, _| false), 1e-12);
+    let (causal, _) = m.forward_self(&Var::constant(xq.clone()), Some(&causal_mask(3, 3)));
+    assert_close(&causal.value().to_vec(), &naive_mha(&m, &xq, &xq, |i, j| j > i), 1e-12);
 }
 
 #[test]
-fn encoder_layer_residual_placement() {
+fn block_residual_placement() {
     let x = randn(&[2, 3, 8], 1.0, 13);
     for norm in [NormPlacement::Post, NormPlacement::Pre] {
-        let l = EncoderLayer::<f64>::new(
-            &layer_config(8, 2, 16, norm, Activation::Relu),
-            &eval_state(),
-            &mut rng_from_seed(14),
-        );
+        let l =
+            Block::<f64>::new(&layer_config(8, 2, 16, norm, Activation::Relu), &eval_state(), &mut rng_from_seed(14));
         randomize(&l.named_parameters(), 0.5, 15);
         let xv = Var::constant(x.clone());
         let got = l.forward(&xv, None).value();
         let want = match norm {
             // LN(x + Sublayer(x)), twice.
             NormPlacement::Post => {
-                let h = l.ln_1.forward(&xv.add(&l.attn.forward(&xv, &xv, None)));
+                let h = l.ln_1.forward(&xv.add(&l.attn.forward_self(&xv, None).0));
                 l.ln_2.forward(&h.add(&l.mlp.forward(&h)))
             }
             // x + Sublayer(LN(x)), twice.
             NormPlacement::Pre => {
                 let a = l.ln_1.forward(&xv);
-                let h = xv.add(&l.attn.forward(&a, &a, None));
+                let h = xv.add(&l.attn.forward_self(&a, None).0);
                 h.add(&l.mlp.forward(&l.ln_2.forward(&h)))
             }
         };

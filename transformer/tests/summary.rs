@@ -1,11 +1,11 @@
 //! Parameter names, groups and counts: the summary table, unique and stable names, and the GPT
 //! parameter count against the number nanoGPT prints.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 
-use transformer::{
-    Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig, parameter_group, parameter_summary,
-};
+use transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer, parameter_group, parameter_summary};
 
 /// The rows of a summary table: group -> (tensors, parameters). The header is skipped; the
 /// "total" row is kept under its name.
@@ -100,20 +100,7 @@ fn gpt_summary_groups_add_up() {
 }
 
 fn tiny_transformer(tie_weights: bool, norm: NormPlacement) -> Transformer<f32> {
-    let config = TransformerConfig {
-        src_vocab: 7,
-        tgt_vocab: 6,
-        d_model: 8,
-        n_head: 2,
-        d_ff: 16,
-        n_encoder_layers: 2,
-        n_decoder_layers: 2,
-        max_len: 10,
-        dropout: 0.1,
-        tie_weights,
-        norm,
-    };
-    Transformer::new(config, 1)
+    Transformer::new(common::small_transformer_config((7, 6), 0.1, tie_weights, norm), 1)
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::rc::Rc;
 
 use autograd::{GradCheck, GradCheckReport, Var};
 use tensor::{Tensor, rng_from_seed};
-use transformer::{Activation, DropoutState, Init, LayerConfig, NormPlacement};
+use transformer::{
+    Activation, AttentionConfig, DropoutState, Init, LayerConfig, MultiHeadAttention, NormPlacement, TransformerConfig,
+};
 
 /// A Normal(0, std) f64 tensor from `seed`.
 pub fn randn(shape: &[usize], std: f64, seed: u64) -> Tensor<f64> {
@@ -116,6 +118,35 @@ pub fn layer_config(
         norm,
         init: Init::Normal(0.3),
         residual_init: Init::Normal(0.3),
+    }
+}
+
+/// Multi-head attention over `d` features with `n_head` heads, biases and Xavier weights drawn
+/// from `seed`, without dropout.
+pub fn mha(d: usize, n_head: usize, seed: u64) -> MultiHeadAttention<f64> {
+    MultiHeadAttention::new(&AttentionConfig::new(d, n_head), &eval_state(), &mut rng_from_seed(seed))
+}
+
+/// A small encoder-decoder configuration over `(src_vocab, tgt_vocab)` symbols: `d_model` 8, 2
+/// heads, `d_ff` 16, 2 encoder and 2 decoder layers, 10 positions.
+pub fn small_transformer_config(
+    (src_vocab, tgt_vocab): (usize, usize),
+    dropout: f64,
+    tie_weights: bool,
+    norm: NormPlacement,
+) -> TransformerConfig {
+    TransformerConfig {
+        src_vocab,
+        tgt_vocab,
+        d_model: 8,
+        n_head: 2,
+        d_ff: 16,
+        n_encoder_layers: 2,
+        n_decoder_layers: 2,
+        max_len: 10,
+        dropout,
+        tie_weights,
+        norm,
     }
 }
 
