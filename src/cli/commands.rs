@@ -71,27 +71,30 @@ pub(crate) fn print_graded(accuracy: f64, graded: &[crate::train::Graded]) {
     }
 }
 
+/// The flags among `flags` (name, whether given) that were given, joined for a message, with the
+/// verb that agrees ("is" or "are"); `None` when none was. For refusing one model's flags when
+/// the other model is trained.
+pub(crate) fn given_flags(flags: &[(&'static str, bool)]) -> Option<(String, &'static str)> {
+    let given: Vec<&str> = flags.iter().filter_map(|&(flag, set)| set.then_some(flag)).collect();
+    (!given.is_empty()).then(|| (given.join(", "), if given.len() == 1 { "is" } else { "are" }))
+}
+
 /// `train`: trains, then prints what was learned.
 pub fn run_train(a: &TrainArgs) -> Result<()> {
     if a.model == ModelArg::Encdec {
         return super::encdec::run_train_encdec(a);
     }
-    let encdec_only: Vec<&str> = [
+    let encdec_only = [
         ("--n-encoder-layers", a.n_encoder_layers.is_some()),
         ("--n-decoder-layers", a.n_decoder_layers.is_some()),
         ("--d-ff", a.d_ff.is_some()),
         ("--label-smoothing", a.label_smoothing.is_some()),
         ("--norm", a.norm.is_some()),
         ("--lr-factor", a.lr_factor.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, set)| set.then_some(flag))
-    .collect();
-    if !encdec_only.is_empty() {
+    ];
+    if let Some((flags, is)) = given_flags(&encdec_only) {
         return Err(Error::Config(format!(
-            "{} {} for the encoder-decoder: add --model encdec (see train --help)",
-            encdec_only.join(", "),
-            if encdec_only.len() == 1 { "is" } else { "are" }
+            "{flags} {is} for the encoder-decoder: add --model encdec (see train --help)"
         )));
     }
     let cfg = train_config(a)?;

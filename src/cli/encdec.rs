@@ -22,7 +22,7 @@ pub(crate) const ENCDEC_EVAL_DEFAULTS: (usize, usize) = (250, 10);
 /// The settings of `train --model encdec`: the encoder-decoder's defaults ([`Seq2SeqConfig`])
 /// with the flags that apply to it; the GPT's own flags are refused, naming them.
 pub fn encdec_run_config(a: &TrainArgs) -> Result<EncDecRunConfig> {
-    let gpt_only: Vec<&str> = [
+    let gpt_only = [
         ("--data", a.data.is_some()),
         ("--block-size", a.block_size.is_some()),
         ("--n-layer", a.n_layer.is_some()),
@@ -34,15 +34,10 @@ pub fn encdec_run_config(a: &TrainArgs) -> Result<EncDecRunConfig> {
         ("--weight-decay", a.weight_decay.is_some()),
         ("--beta1", a.beta1.is_some()),
         ("--beta2", a.beta2.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, set)| set.then_some(flag))
-    .collect();
-    if !gpt_only.is_empty() {
+    ];
+    if let Some((flags, is)) = super::commands::given_flags(&gpt_only) {
         return Err(Error::Config(format!(
-            "{} {} the GPT's and cannot be used with --model encdec (see train --help)",
-            gpt_only.join(", "),
-            if gpt_only.len() == 1 { "is" } else { "are" }
+            "{flags} {is} the GPT's and cannot be used with --model encdec (see train --help)"
         )));
     }
     let task = Task::from_name(a.task.as_deref().unwrap_or("sort"))?;
@@ -275,7 +270,7 @@ pub(crate) fn run_eval_encdec(a: &EvalArgs) -> Result<()> {
         return Err(super::commands::overflowing_weights(&a.ckpt, &model, what));
     }
     let graded = grade_seq2seq(&model, &data, 200, 0);
-    let exact = graded.iter().filter(|g| g.correct()).count() as f64 / graded.len() as f64;
+    let exact = crate::train::exact_match(&graded).unwrap_or(0.0);
     let line = serde_json::json!({"split": split.name(), "loss": loss, "batches": batches, "exact_match_held_out": exact, "ckpt": a.ckpt.display().to_string()});
     println!("{line}");
     Ok(())

@@ -58,7 +58,7 @@ pub struct EncDecRunReport {
 impl EncDecRunReport {
     /// Exact-match accuracy on the held-out prompts.
     pub fn accuracy(&self) -> f64 {
-        self.graded.iter().filter(|g| g.correct()).count() as f64 / self.graded.len().max(1) as f64
+        super::eval::exact_match(&self.graded).unwrap_or(0.0)
     }
 }
 

@@ -53,6 +53,11 @@ pub struct Graded {
     pub expected: String,
 }
 
+/// The share of `graded` answered exactly right, or `None` when nothing was graded.
+pub fn exact_match(graded: &[Graded]) -> Option<f64> {
+    (!graded.is_empty()).then(|| graded.iter().filter(|g| g.correct()).count() as f64 / graded.len() as f64)
+}
+
 impl Graded {
     /// True when the output equals the answer exactly.
     pub fn correct(&self) -> bool {

@@ -14,7 +14,7 @@ mod spin;
 mod step;
 
 pub use config::{MemoryEstimate, Source, TrainConfig, available_memory, check_memory};
-pub use eval::{Graded, batch_loss, estimate_loss, grade_task};
+pub use eval::{Graded, batch_loss, estimate_loss, exact_match, grade_task};
 pub use metrics::{EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MetricsLog, StepLoss};
 pub use spin::with_workers_spinning;
 pub use step::{StepBatches, apply_update, step_gradients};
@@ -55,8 +55,7 @@ pub struct TrainReport {
 impl TrainReport {
     /// Exact-match accuracy on the held-out prompts (tasks only).
     pub fn accuracy(&self) -> Option<f64> {
-        (!self.graded.is_empty())
-            .then(|| self.graded.iter().filter(|g| g.correct()).count() as f64 / self.graded.len() as f64)
+        eval::exact_match(&self.graded)
     }
 }
 
