@@ -39,10 +39,10 @@ mod ops;
 pub mod profile;
 mod var;
 
-pub use backward::{Gradients, topological_order};
+pub use backward::{Gradients, grad, grad_with, topological_order};
 pub use function::Function;
 pub use gradcheck::{GradCheck, GradCheckFailure, GradCheckReport, InputCheck};
 pub use inspect::{Dot, NodeKind, Tape, TapeEntry, dot, graph_nodes, tape};
 pub use mode::{GradModeGuard, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad};
 pub use op_name::OpName;
-pub use var::{BackwardFn, NodeId, Var, live_nodes};
+pub use var::{BackwardArgs, BackwardFn, DifferentiableBackwardFn, GradHook, NodeId, TwinFn, Var, live_nodes};

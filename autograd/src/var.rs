@@ -17,9 +17,53 @@ use tensor::{Float, Tensor};
 use crate::mode::{is_anomaly_enabled, is_grad_enabled};
 use crate::op_name::OpName;
 
-/// The backward of one op: given the gradient of the op's output, the gradient of each input
-/// (`None` where an input gets none, e.g. it does not require gradients).
+/// A first-order backward, on plain tensors: given the gradient of the op's output, the gradient
+/// of each input (`None` where an input gets none, e.g. it does not require gradients). This is
+/// the form [`Var::from_op`] takes; its gradients cannot be differentiated again.
 pub type BackwardFn<T> = Box<dyn Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>>>;
+
+/// A differentiable backward, on variables (see [`Var::from_differentiable_op`]): written with
+/// `Var` ops, so that with `create_graph` the gradients it returns are themselves in the graph.
+pub type DifferentiableBackwardFn<T> = Box<dyn Fn(&BackwardArgs<'_, T>) -> Vec<Option<Var<T>>>>;
+
+/// A fused op's composed-from-primitives twin: its forward, rebuilt from the inputs with
+/// primitives whose backwards are differentiable (see [`Var::from_fused_op`]).
+pub type TwinFn<T> = Box<dyn Fn(&[Var<T>]) -> Var<T>>;
+
+/// What a differentiable backward is given. The inputs and the output are passed in rather than
+/// captured, because a closure that captured its own output would keep the node alive forever.
+pub struct BackwardArgs<'a, T: Float> {
+    /// The gradient of the final output with respect to this op's output.
+    pub grad: &'a Var<T>,
+    /// The op's inputs, in the order they were recorded.
+    pub inputs: &'a [Var<T>],
+    /// The op's output (the node being differentiated).
+    pub output: &'a Var<T>,
+}
+
+impl<T: Float> BackwardArgs<'_, T> {
+    /// True when the backward pass is building a graph of its own (`create_graph`): then the
+    /// gradients must be computed with `Var` ops. When false, recording is off and a fast
+    /// tensor path may be used instead.
+    pub fn create_graph(&self) -> bool {
+        is_grad_enabled()
+    }
+}
+
+/// A gradient hook (see [`Var::register_hook`]): given the gradient flowing into a variable,
+/// `None` to let it pass unchanged, or a replacement of the same shape.
+pub type GradHook<T> = Rc<dyn Fn(&Var<T>) -> Option<Var<T>>>;
+
+/// How an op's backward is run.
+pub(crate) enum Backward<T: Float> {
+    /// Tensors in, tensors out: first order only ([`Var::from_op`], [`crate::Function`]).
+    FirstOrder(BackwardFn<T>),
+    /// Written with `Var` ops: differentiable to any order ([`Var::from_differentiable_op`]).
+    Differentiable(DifferentiableBackwardFn<T>),
+    /// A fused kernel's fast first-order backward, and its twin for higher orders
+    /// ([`Var::from_fused_op`]).
+    Fused { fast: BackwardFn<T>, twin: TwinFn<T> },
+}
 
 /// A unique identity for a node, stable for its lifetime; keys the [`crate::Gradients`] store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,7 +84,7 @@ pub(crate) struct OpRecord<T: Float> {
     /// The op's name, and the kind of work the profiler charges its backward to.
     pub(crate) name: OpName,
     pub(crate) inputs: Vec<Var<T>>,
-    pub(crate) backward: BackwardFn<T>,
+    pub(crate) backward: Backward<T>,
 }
 
 pub(crate) struct Node<T: Float> {
@@ -49,6 +93,8 @@ pub(crate) struct Node<T: Float> {
     pub(crate) requires_grad: bool,
     pub(crate) op: Option<OpRecord<T>>,
     pub(crate) label: RefCell<Option<String>>,
+    /// Functions that see (and may replace) this node's gradient during backward.
+    pub(crate) hooks: RefCell<Vec<GradHook<T>>>,
 }
 
 impl<T: Float> Drop for Node<T> {
@@ -101,7 +147,14 @@ impl<T: Float> Var<T> {
             NodeId(id)
         });
         LIVE_NODES.with(|n| n.set(n.get() + 1));
-        Var(Rc::new(Node { id, value: RefCell::new(value), requires_grad, op, label: RefCell::new(None) }))
+        Var(Rc::new(Node {
+            id,
+            value: RefCell::new(value),
+            requires_grad,
+            op,
+            label: RefCell::new(None),
+            hooks: RefCell::new(Vec::new()),
+        }))
     }
 
     /// A leaf; `requires_grad` says whether backward computes its gradient.
@@ -146,7 +199,59 @@ impl<T: Float> Var<T> {
         inputs: &[&Var<T>],
         backward: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + 'static,
     ) -> Var<T> {
-        let mut name = name.into();
+        Self::record(name.into(), value, inputs, || Backward::FirstOrder(Box::new(backward)))
+    }
+
+    /// Records an op whose backward is written with `Var` ops, so that its gradients can be
+    /// differentiated again ([`crate::grad`] with `create_graph`). Every primitive enters the graph
+    /// this way. The backward gets the output's gradient, the inputs and the output as
+    /// [`BackwardArgs`]; without `create_graph` it runs with recording off, on plain values.
+    ///
+    /// ```
+    /// use autograd::{Var, grad};
+    /// use tensor::Tensor;
+    /// // y = x^3, dy/dx = 3x^2, written with Var ops so it can be differentiated again.
+    /// fn cube(x: &Var<f64>) -> Var<f64> {
+    ///     let value = x.value().powf(3.0);
+    ///     Var::from_differentiable_op("cube", value, &[x], |a| {
+    ///         let x = &a.inputs[0];
+    ///         vec![Some(a.grad.mul(&x.mul(x)).mul_scalar(3.0))]
+    ///     })
+    /// }
+    /// let x = Var::parameter(Tensor::scalar(2.0));
+    /// let dy = grad(&[&cube(&x)], &[&x], true)[0].clone().unwrap(); // 3x^2 = 12
+    /// let d2y = grad(&[&dy], &[&x], false)[0].clone().unwrap(); // 6x = 12
+    /// assert_eq!((dy.value().item(), d2y.value().item()), (12.0, 12.0));
+    /// ```
+    #[track_caller]
+    pub fn from_differentiable_op(
+        name: impl Into<OpName>,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        backward: impl Fn(&BackwardArgs<'_, T>) -> Vec<Option<Var<T>>> + 'static,
+    ) -> Var<T> {
+        Self::record(name.into(), value, inputs, || Backward::Differentiable(Box::new(backward)))
+    }
+
+    /// Records a fused op: `fast` is its first-order backward on tensors (the fused kernel), and
+    /// `twin` rebuilds its forward from the inputs with primitives. A plain backward uses `fast`;
+    /// with `create_graph` the gradients come from differentiating the twin, so they are correct
+    /// to every order.
+    #[track_caller]
+    pub fn from_fused_op(
+        name: impl Into<OpName>,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        fast: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + 'static,
+        twin: impl Fn(&[Var<T>]) -> Var<T> + 'static,
+    ) -> Var<T> {
+        Self::record(name.into(), value, inputs, || Backward::Fused { fast: Box::new(fast), twin: Box::new(twin) })
+    }
+
+    /// Puts an op's result in the graph when an input needs a gradient; otherwise returns it as
+    /// a constant, and `backward` (only built when needed) is never made.
+    #[track_caller]
+    fn record(mut name: OpName, value: Tensor<T>, inputs: &[&Var<T>], backward: impl FnOnce() -> Backward<T>) -> Var<T> {
         // Profiling hook (does nothing unless `profile::record` runs): the time until now was
         // this op's kernel, the time until the guard drops is recording it.
         let _recording = crate::profile::OpTimer::begin(&mut name);
@@ -157,7 +262,7 @@ impl<T: Float> Var<T> {
         if !needs {
             return Var::constant(value);
         }
-        let op = OpRecord { name, inputs: inputs.iter().map(|v| (*v).clone()).collect(), backward: Box::new(backward) };
+        let op = OpRecord { name, inputs: inputs.iter().map(|v| (*v).clone()).collect(), backward: backward() };
         Self::make(value, true, Some(op))
     }
 
@@ -279,6 +384,28 @@ impl<T: Float> Var<T> {
         for (g, shape) in guards.iter().zip(&shapes) {
             assert_eq!(g.shape(), shape.as_slice(), "update_values: the closure changed a shape");
         }
+    }
+
+    /// Registers a hook that backward calls with this variable's gradient once it is complete
+    /// (the sum over every use), before passing it on to the op that made the variable; the hook
+    /// may return a replacement (as PyTorch's `Tensor.register_hook`). Hooks run in the order
+    /// they were registered, each seeing the previous one's result. With `create_graph` the
+    /// gradient is in the graph, and so is whatever the hook computes from it.
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0], &[2]));
+    /// let h = x.mul_scalar(3.0);
+    /// h.register_hook(|g| {
+    ///     println!("gradient into h: {:?}", g.value().to_vec());
+    ///     Some(g.mul_scalar(0.0)) // stop it here
+    /// });
+    /// let y = h.add(&x).sum_all(); // x reaches y directly and through h
+    /// assert_eq!(y.backward().get(&x).unwrap().to_vec(), vec![1.0, 1.0]); // only the direct path
+    /// ```
+    pub fn register_hook(&self, hook: impl Fn(&Var<T>) -> Option<Var<T>> + 'static) {
+        self.0.hooks.borrow_mut().push(Rc::new(hook));
     }
 
     /// Attaches a human-readable label (shown by the tape printer and the DOT export).
