@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use tensor::{Float, Tensor};
 
-use crate::mode::{GradModeGuard, is_anomaly_enabled, is_grad_enabled};
+use crate::mode::{GradModeGuard, is_anomaly_enabled, is_grad_enabled, with_anomaly};
 use crate::var::{Backward, BackwardArgs, NodeId, OpRecord, Var};
 
 /// Gradients from one backward pass, keyed by variable.
@@ -211,7 +211,10 @@ fn run_backward<T: Float>(roots: &[(Var<T>, Var<T>)], create_graph: bool, keep: 
             kept.insert(var.id(), grad.clone());
         }
         let Some(op) = &var.0.op else { continue };
-        let input_grads = timer.closure(op.name.kind(), || call_backward(op, var, &grad, create_graph));
+        let input_grads = timer.closure(op.name.kind(), || {
+            // A first-order backward's ops make plain values: anomalies are checked in what it returns.
+            with_anomaly(create_graph && is_anomaly_enabled(), || call_backward(op, var, &grad, create_graph))
+        });
         if is_anomaly_enabled() {
             let values: Vec<Option<Tensor<T>>> = input_grads.iter().map(|g| g.as_ref().map(Var::value)).collect();
             let input_shapes = || op.inputs.iter().map(|v| v.shape()).collect();
@@ -265,7 +268,12 @@ fn run_hooks<T: Float>(var: &Var<T>, grad: Var<T>) -> Var<T> {
 
 /// Runs one op's backward in the form it was recorded with.
 #[track_caller]
-fn call_backward<T: Float>(op: &OpRecord<T>, output: &Var<T>, grad: &Var<T>, create_graph: bool) -> Vec<Option<Var<T>>> {
+fn call_backward<T: Float>(
+    op: &OpRecord<T>,
+    output: &Var<T>,
+    grad: &Var<T>,
+    create_graph: bool,
+) -> Vec<Option<Var<T>>> {
     let constants = |gs: Vec<Option<Tensor<T>>>| gs.into_iter().map(|g| g.map(Var::constant)).collect();
     match &op.backward {
         Backward::Differentiable(f) => f(&BackwardArgs { grad, inputs: &op.inputs, output }),
@@ -311,7 +319,10 @@ pub fn grad<T: Float>(outputs: &[&Var<T>], inputs: &[&Var<T>], create_graph: boo
             if y.numel() != 1 {
                 tensor::op_panic(
                     "grad",
-                    format!("needs one-element outputs, shape is {:?}; pass output gradients with grad_with", y.shape()),
+                    format!(
+                        "needs one-element outputs, shape is {:?}; pass output gradients with grad_with",
+                        y.shape()
+                    ),
                 );
             }
             Var::constant(Tensor::ones(&y.shape()))
@@ -342,7 +353,8 @@ pub fn grad_with<T: Float>(
             );
         }
     }
-    let roots: Vec<(Var<T>, Var<T>)> = outputs.iter().zip(grad_outputs).map(|(y, g)| ((*y).clone(), (*g).clone())).collect();
+    let roots: Vec<(Var<T>, Var<T>)> =
+        outputs.iter().zip(grad_outputs).map(|(y, g)| ((*y).clone(), (*g).clone())).collect();
     let keep = Keep::Only(inputs.iter().map(|v| v.id()).collect());
     let kept = run_backward(&roots, create_graph, &keep);
     inputs.iter().map(|v| kept.get(&v.id()).cloned()).collect()

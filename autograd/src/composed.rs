@@ -1,7 +1,10 @@
-//! The softmax family, cross-entropy (plain and label-smoothed), attention and layer norm written with other `Var` ops only: the
+//! The softmax family, cross-entropy (plain and label-smoothed), attention, layer norm and the GELUs written with other `Var` ops only: the
 //! readable reference for the fused ops ([`Var::softmax`], [`Var::log_softmax`],
 //! [`Var::logsumexp`], [`Var::cross_entropy`], [`Var::cross_entropy_smoothed`], [`Var::attention`],
-//! [`Var::layer_norm`]).
+//! [`Var::layer_norm`], [`Var::gelu_erf`], [`Var::gelu_tanh`]).
+//!
+//! They are also how the fused ops are differentiated more than once: a fused op's fast backward
+//! works on plain tensors, so with `create_graph` the engine differentiates its twin here instead.
 //!
 //! Nothing here has a hand-written backward: the gradients come from chaining the backwards of
 //! `sub`, `exp`, `sum`, `log`, `div`, `index_select`, `mul` and `mean`. The tests check that the
@@ -23,7 +26,7 @@
 //! assert!(fused.allclose(&reference, 1e-12, 0.0));
 //! ```
 
-use tensor::{Float, Tensor};
+use tensor::{Float, GELU_CUBIC, SQRT_2_OVER_PI, Tensor};
 
 use crate::ops::loss::check_targets;
 use crate::var::Var;
@@ -128,4 +131,20 @@ pub fn layer_norm<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, 
         Some(b) => y.add(b),
         None => y,
     }
+}
+
+/// The exact GELU from primitives: `x/2 (1 + erf(x / sqrt 2))`; same values as [`Var::gelu_erf`].
+#[track_caller]
+pub fn gelu_erf<T: Float>(x: &Var<T>) -> Var<T> {
+    let phi = x.mul_scalar(T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf().add_scalar(T::ONE); // 2 Phi(x)
+    x.mul(&phi).mul_scalar(T::from_f64(0.5))
+}
+
+/// GPT-2's tanh GELU from primitives: `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`; same
+/// values as [`Var::gelu_tanh`].
+#[track_caller]
+pub fn gelu_tanh<T: Float>(x: &Var<T>) -> Var<T> {
+    let cubic = x.mul(x).mul(x).mul_scalar(T::from_f64(GELU_CUBIC));
+    let t = x.add(&cubic).mul_scalar(T::from_f64(SQRT_2_OVER_PI)).tanh();
+    x.mul(&t.add_scalar(T::ONE)).mul_scalar(T::from_f64(0.5))
 }

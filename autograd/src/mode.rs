@@ -59,7 +59,14 @@ pub fn is_anomaly_enabled() -> bool {
 /// gradient in backward, contains NaN or infinity panics with the op's name and input shapes
 /// (as `torch.autograd.detect_anomaly`). Costs a scan of every value, so it is off by default.
 pub fn detect_anomaly<R>(f: impl FnOnce() -> R) -> R {
-    let previous = ANOMALY.with(|a| a.replace(true));
+    with_anomaly(true, f)
+}
+
+/// Runs `f` with anomaly detection set to `enabled`, restoring the previous setting after (also
+/// on a panic). A first-order backward turns it off around each op's backward, whose own `Var`
+/// ops are not part of any graph: the engine checks the gradients the op returns instead.
+pub(crate) fn with_anomaly<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
+    let previous = ANOMALY.with(|a| a.replace(enabled));
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {

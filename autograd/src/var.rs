@@ -251,7 +251,12 @@ impl<T: Float> Var<T> {
     /// Puts an op's result in the graph when an input needs a gradient; otherwise returns it as
     /// a constant, and `backward` (only built when needed) is never made.
     #[track_caller]
-    fn record(mut name: OpName, value: Tensor<T>, inputs: &[&Var<T>], backward: impl FnOnce() -> Backward<T>) -> Var<T> {
+    fn record(
+        mut name: OpName,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        backward: impl FnOnce() -> Backward<T>,
+    ) -> Var<T> {
         // Profiling hook (does nothing unless `profile::record` runs): the time until now was
         // this op's kernel, the time until the guard drops is recording it.
         let _recording = crate::profile::OpTimer::begin(&mut name);

@@ -10,7 +10,9 @@ impl<T: Float> Var<T> {
     pub fn add(&self, other: &Var<T>) -> Var<T> {
         let value = self.value_ref().add(&other.value_ref());
         let (sa, sb) = (self.shape(), other.shape());
-        Var::from_op("add", value, &[self, other], move |g| vec![Some(g.sum_to_shape(&sa)), Some(g.sum_to_shape(&sb))])
+        Var::from_differentiable_op("add", value, &[self, other], move |a| {
+            vec![Some(a.grad.sum_to_shape(&sa)), Some(a.grad.sum_to_shape(&sb))]
+        })
     }
 
     /// `a - b` with broadcasting. d/da = 1, d/db = -1.
@@ -18,60 +20,74 @@ impl<T: Float> Var<T> {
     pub fn sub(&self, other: &Var<T>) -> Var<T> {
         let value = self.value_ref().sub(&other.value_ref());
         let (sa, sb) = (self.shape(), other.shape());
-        Var::from_op("sub", value, &[self, other], move |g| {
-            vec![Some(g.sum_to_shape(&sa)), Some(g.neg().sum_to_shape(&sb))]
+        Var::from_differentiable_op("sub", value, &[self, other], move |a| {
+            vec![Some(a.grad.sum_to_shape(&sa)), Some(a.grad.neg().sum_to_shape(&sb))]
         })
     }
 
     /// `a * b` with broadcasting. d/da = b, d/db = a.
     #[track_caller]
     pub fn mul(&self, other: &Var<T>) -> Var<T> {
-        let (a, b) = (self.value(), other.value());
-        let value = a.mul(&b);
-        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
-        Var::from_op("mul", value, &[self, other], move |g| {
-            vec![need_a.then(|| g.mul(&b).sum_to_shape(a.shape())), need_b.then(|| g.mul(&a).sum_to_shape(b.shape()))]
+        let value = self.value_ref().mul(&other.value_ref());
+        Var::from_differentiable_op("mul", value, &[self, other], |args| {
+            let ([a, b], g) = (binary(args.inputs), args.grad);
+            vec![
+                a.requires_grad().then(|| g.mul(b).sum_to_shape(&a.shape())),
+                b.requires_grad().then(|| g.mul(a).sum_to_shape(&b.shape())),
+            ]
         })
     }
 
     /// `a / b` with broadcasting. d/da = 1/b, d/db = -a/b^2.
     #[track_caller]
     pub fn div(&self, other: &Var<T>) -> Var<T> {
-        let (a, b) = (self.value(), other.value());
-        let value = a.div(&b);
-        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
-        Var::from_op("div", value, &[self, other], move |g| {
+        let value = self.value_ref().div(&other.value_ref());
+        Var::from_differentiable_op("div", value, &[self, other], |args| {
+            let ([a, b], g) = (binary(args.inputs), args.grad);
             vec![
-                need_a.then(|| g.div(&b).sum_to_shape(a.shape())),
-                need_b.then(|| g.mul(&a).div(&b.mul(&b)).neg().sum_to_shape(b.shape())),
+                a.requires_grad().then(|| g.div(b).sum_to_shape(&a.shape())),
+                b.requires_grad().then(|| g.mul(a).div(&b.mul(b)).neg().sum_to_shape(&b.shape())),
             ]
         })
     }
 
     /// `-a`. d/da = -1.
     pub fn neg(&self) -> Var<T> {
-        Var::from_op("neg", self.value_ref().neg(), &[self], |g| vec![Some(g.neg())])
+        Var::from_differentiable_op("neg", self.value_ref().neg(), &[self], |a| vec![Some(a.grad.neg())])
     }
 
     /// `a + s` for a scalar `s`. d/da = 1.
     pub fn add_scalar(&self, s: T) -> Var<T> {
-        Var::from_op("add_scalar", self.value_ref().add_scalar(s), &[self], |g| vec![Some(g.clone())])
+        Var::from_differentiable_op("add_scalar", self.value_ref().add_scalar(s), &[self], |a| {
+            vec![Some(a.grad.clone())]
+        })
     }
 
     /// `a - s` for a scalar `s`. d/da = 1.
     pub fn sub_scalar(&self, s: T) -> Var<T> {
-        Var::from_op("sub_scalar", self.value_ref().sub_scalar(s), &[self], |g| vec![Some(g.clone())])
+        Var::from_differentiable_op("sub_scalar", self.value_ref().sub_scalar(s), &[self], |a| {
+            vec![Some(a.grad.clone())]
+        })
     }
 
     /// `a * s` for a scalar `s`. d/da = s.
     pub fn mul_scalar(&self, s: T) -> Var<T> {
-        Var::from_op("mul_scalar", self.value_ref().mul_scalar(s), &[self], move |g| vec![Some(g.mul_scalar(s))])
+        Var::from_differentiable_op("mul_scalar", self.value_ref().mul_scalar(s), &[self], move |a| {
+            vec![Some(a.grad.mul_scalar(s))]
+        })
     }
 
     /// `a / s` for a scalar `s`. d/da = 1/s.
     pub fn div_scalar(&self, s: T) -> Var<T> {
-        Var::from_op("div_scalar", self.value_ref().div_scalar(s), &[self], move |g| vec![Some(g.div_scalar(s))])
+        Var::from_differentiable_op("div_scalar", self.value_ref().div_scalar(s), &[self], move |a| {
+            vec![Some(a.grad.div_scalar(s))]
+        })
     }
+}
+
+/// The two inputs of a binary op.
+fn binary<T: Float>(inputs: &[Var<T>]) -> [&Var<T>; 2] {
+    [&inputs[0], &inputs[1]]
 }
 
 macro_rules! binary_operator {

@@ -16,6 +16,7 @@
 
 use tensor::{Float, Tensor};
 
+use crate::composed;
 use crate::var::Var;
 use crate::{OpName, profile};
 
@@ -44,10 +45,13 @@ impl<T: Float> Var<T> {
         let scale = T::ONE / T::from_usize(*q.shape().last().expect("attention: q has at least two axes")).sqrt();
         let (out, weights) = Tensor::attention(&q, &k_val, &v_val, mask, scale);
         let saved = weights.clone();
-        let out = Var::from_op(OpName::new("attention", profile::ATTENTION), out, &[self, k, v], move |g| {
+        let fast = move |g: &Tensor<T>| {
             let (dq, dk, dv) = Tensor::attention_backward(&q, &k_val, &v_val, &saved, g, scale);
             vec![Some(dq), Some(dk), Some(dv)]
-        });
+        };
+        let mask = mask.cloned();
+        let twin = move |v: &[Var<T>]| composed::attention(&v[0], &v[1], &v[2], mask.as_ref()).0;
+        let out = Var::from_fused_op(OpName::new("attention", profile::ATTENTION), out, &[self, k, v], fast, twin);
         (out, weights)
     }
 
@@ -84,9 +88,23 @@ impl<T: Float> Var<T> {
         let scale = T::ONE / T::from_usize(q.shape()[3]).sqrt();
         let (out, weights) = Tensor::attention(&q, &k, &v, mask, scale);
         let saved = weights.clone();
-        let out = Var::from_op(OpName::new("attention", profile::ATTENTION), out, &[self], move |g| {
-            vec![Some(Tensor::attention_backward_packed(&packed, n_head, &saved, g, scale))]
-        });
+        let fast =
+            move |g: &Tensor<T>| vec![Some(Tensor::attention_backward_packed(&packed, n_head, &saved, g, scale))];
+        let mask = mask.cloned();
+        let twin = move |v: &[Var<T>]| {
+            let [q, k, v] = split_packed(&v[0], n_head);
+            composed::attention(&q, &k, &v, mask.as_ref()).0
+        };
+        let out = Var::from_fused_op(OpName::new("attention", profile::ATTENTION), out, &[self], fast, twin);
         (out, weights)
     }
+}
+
+/// The packed projection `(B, T, 3 d)` as three `(B, h, T, d / h)` variables, q, k and v, in the
+/// layout [`Tensor::packed_qkv`] reads: the twin of the packed attention's input views.
+fn split_packed<T: Float>(packed: &Var<T>, n_head: usize) -> [Var<T>; 3] {
+    let s = packed.shape();
+    let (b, t, d) = (s[0], s[1], s[2] / 3);
+    let head = |i: usize| packed.narrow(2, i * d, d).reshape(&[b, t, n_head, d / n_head]).permute(&[0, 2, 1, 3]);
+    [head(0), head(1), head(2)]
 }

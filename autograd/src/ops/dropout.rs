@@ -52,6 +52,7 @@ impl<T: Float> Var<T> {
             (0..self.numel()).map(|_| if rng.random::<f64>() >= p64 { scale } else { T::ZERO }).collect();
         let mask = Tensor::from_vec(mask, &shape);
         let value = self.value_ref().mul(&mask);
-        Var::from_op("dropout", value, &[self], move |g| vec![Some(g.mul(&mask))])
+        let mask = Var::constant(mask);
+        Var::from_differentiable_op("dropout", value, &[self], move |a| vec![Some(a.grad.mul(&mask))])
     }
 }

@@ -37,8 +37,8 @@ impl<T: Float> Var<T> {
         let input_shape = self.shape();
         let axis = normalize_axis("index_select", axis, input_shape.len()) as isize;
         let indices = indices.to_vec();
-        Var::from_op(OpName::new("index_select", profile::EMBEDDING), value, &[self], move |g| {
-            vec![Some(Tensor::zeros(&input_shape).index_add(axis, &indices, g))]
+        Var::from_differentiable_op(OpName::new("index_select", profile::EMBEDDING), value, &[self], move |a| {
+            vec![Some(a.grad.index_add_to_zeros(&input_shape, axis, &indices))]
         })
     }
 
@@ -67,6 +67,29 @@ impl<T: Float> Var<T> {
     pub fn masked_fill(&self, mask: &Tensor<T>, value: T) -> Var<T> {
         let out = self.value_ref().masked_fill(mask, value);
         let mask = mask.clone();
-        Var::from_op("masked_fill", out, &[self], move |g| vec![Some(g.masked_fill(&mask, T::ZERO))])
+        Var::from_differentiable_op("masked_fill", out, &[self], move |a| {
+            vec![Some(a.grad.masked_fill(&mask, T::ZERO))]
+        })
+    }
+
+    /// Zeros of `shape` with the slices of this variable added at `indices` along `axis`: slice
+    /// `i` of `self` goes to position `indices[i]`, repeated positions add up. The backward of
+    /// [`Var::index_select`] (an embedding's gradient), and its own backward is `index_select`.
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// let rows = Var::parameter(Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3, 1]));
+    /// let table = rows.index_add_to_zeros(&[2, 1], 0, &[1, 0, 1]);
+    /// assert_eq!(table.value().to_vec(), vec![2.0, 4.0]); // row 1 got 1 + 3
+    /// ```
+    #[track_caller]
+    pub fn index_add_to_zeros(&self, shape: &[usize], axis: isize, indices: &[usize]) -> Var<T> {
+        let value = Tensor::zeros(shape).index_add(axis, indices, &self.value_ref());
+        let axis = normalize_axis("index_add_to_zeros", axis, shape.len()) as isize;
+        let indices = indices.to_vec();
+        Var::from_differentiable_op("index_add_to_zeros", value, &[self], move |a| {
+            vec![Some(a.grad.index_select(axis, &indices))]
+        })
     }
 }

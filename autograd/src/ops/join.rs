@@ -48,12 +48,12 @@ impl<T: Float> Var<T> {
         let axis = normalize_axis("concat", axis, value.ndim());
         let pieces: Vec<(usize, bool)> =
             values.iter().zip(vars).map(|(t, v)| (t.shape()[axis], v.requires_grad())).collect();
-        Var::from_op("concat", value, vars, move |g| {
+        Var::from_differentiable_op("concat", value, vars, move |a| {
             let mut start = 0;
             pieces
                 .iter()
                 .map(|&(len, needs_grad)| {
-                    let piece = needs_grad.then(|| g.narrow(axis as isize, start, len));
+                    let piece = needs_grad.then(|| a.grad.narrow(axis as isize, start, len));
                     start += len;
                     piece
                 })
@@ -85,8 +85,8 @@ impl<T: Float> Var<T> {
         let value = Tensor::stack(&values.iter().collect::<Vec<_>>(), axis);
         let axis = normalize_axis("stack", axis, value.ndim()) as isize;
         let needs: Vec<bool> = vars.iter().map(|v| v.requires_grad()).collect();
-        Var::from_op("stack", value, vars, move |g| {
-            needs.iter().enumerate().map(|(k, &n)| n.then(|| g.narrow(axis, k, 1).squeeze(axis))).collect()
+        Var::from_differentiable_op("stack", value, vars, move |a| {
+            needs.iter().enumerate().map(|(k, &n)| n.then(|| a.grad.narrow(axis, k, 1).squeeze(axis))).collect()
         })
     }
 

@@ -17,6 +17,7 @@
 
 use tensor::{Float, Tensor};
 
+use crate::composed;
 use crate::var::Var;
 use crate::{OpName, profile};
 
@@ -44,13 +45,16 @@ impl<T: Float> Var<T> {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         let has_bias = bias.is_some();
-        Var::from_op(OpName::new("layer_norm", profile::LAYER_NORM), y, &inputs, move |g| {
+        let fast = move |g: &Tensor<T>| {
             let (dx, dw, db) = Tensor::layer_norm_backward(&x, &w, &stats, g);
             let mut grads = vec![Some(dx), Some(dw)];
             if has_bias {
                 grads.push(Some(db));
             }
             grads
+        };
+        Var::from_fused_op(OpName::new("layer_norm", profile::LAYER_NORM), y, &inputs, fast, move |v| {
+            composed::layer_norm(&v[0], &v[1], v.get(2), eps)
         })
     }
 }

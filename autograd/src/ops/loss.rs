@@ -28,6 +28,7 @@
 
 use tensor::{Float, Tensor, op_panic};
 
+use crate::composed;
 use crate::var::Var;
 use crate::{OpName, profile};
 
@@ -169,7 +170,15 @@ impl<T: Float> Var<T> {
         let loss = total / T::from_usize(n_valid); // every row ignored: 0 / 0 = NaN, as PyTorch
 
         let targets = targets.to_vec();
-        Var::from_op(OpName::new(op, profile::LOSS), Tensor::scalar(loss), &[self], move |g| {
+        let twin_targets = targets.clone();
+        let twin = move |v: &[Var<T>]| {
+            if smoothed {
+                composed::cross_entropy_smoothed(&v[0], &twin_targets, ignore_index, smoothing)
+            } else {
+                composed::cross_entropy(&v[0], &twin_targets, ignore_index)
+            }
+        };
+        let fast = move |g: &Tensor<T>| {
             let scale = g.item() / T::from_usize(n_valid);
             let lp = log_probs.as_slice().expect("log_softmax returns a contiguous tensor");
             let mut grad = vec![T::ZERO; n * c];
@@ -192,6 +201,7 @@ impl<T: Float> Var<T> {
                 }
             }
             vec![Some(Tensor::from_vec(grad, &shape))]
-        })
+        };
+        Var::from_fused_op(OpName::new(op, profile::LOSS), Tensor::scalar(loss), &[self], fast, twin)
     }
 }

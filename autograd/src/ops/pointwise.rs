@@ -1,10 +1,11 @@
 //! Elementwise functions: exp, log, sqrt, rsqrt, powf, abs, tanh, sigmoid, relu, the two GELUs,
 //! and the broadcasting maximum and minimum.
 //!
-//! For `y = f(x)` applied elementwise, the chain rule is elementwise too: `dL/dx = dL/dy * f'(x)`,
-//! so each backward is a single `zip_with` pass over `g` and one saved tensor. Where `f'` is a
-//! function of the output (exp, tanh, sigmoid, sqrt, rsqrt, relu), the closure keeps `y` rather
-//! than `x`: no transcendental function is evaluated twice.
+//! For `y = f(x)` applied elementwise, the chain rule is elementwise too: `dL/dx = dL/dy * f'(x)`.
+//! Each backward writes `f'` with `Var` ops, so that it can be differentiated again (see
+//! [`crate::grad`]). Where `f'` is a function of the output (exp, tanh, sigmoid, sqrt, rsqrt,
+//! relu), it reads the output `y` rather than `x`: no transcendental function is evaluated twice.
+//! The GELUs are fused: one tensor kernel each way, and a composed twin for higher orders.
 //!
 //! At a kink (abs at 0, relu at 0, maximum/minimum at a tie) the derivative is undefined; each op
 //! documents the value it picks, which is PyTorch's.
@@ -18,24 +19,21 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn exp(&self) -> Var<T> {
         let y = self.value_ref().exp();
-        let saved = y.clone();
-        Var::from_op("exp", y, &[self], move |g| vec![Some(g.mul(&saved))])
+        Var::from_differentiable_op("exp", y, &[self], |a| vec![Some(a.grad.mul(a.output))])
     }
 
     /// `y = ln x`. dy/dx = 1 / x: `dx = g / x` (infinite at x = 0, as the function is).
     #[track_caller]
     pub fn log(&self) -> Var<T> {
-        let x = self.value();
-        let y = x.log();
-        Var::from_op("log", y, &[self], move |g| vec![Some(g.div(&x))])
+        let y = self.value_ref().log();
+        Var::from_differentiable_op("log", y, &[self], |a| vec![Some(a.grad.div(&a.inputs[0]))])
     }
 
     /// `y = sqrt x`. dy/dx = 1 / (2 sqrt x) = 1 / (2y): `dx = g / (2y)`, from the output.
     #[track_caller]
     pub fn sqrt(&self) -> Var<T> {
         let y = self.value_ref().sqrt();
-        let saved = y.clone();
-        Var::from_op("sqrt", y, &[self], move |g| vec![Some(g.zip_with(&saved, "sqrt_backward", |g, y| g / (y + y)))])
+        Var::from_differentiable_op("sqrt", y, &[self], |a| vec![Some(a.grad.div(&a.output.add(a.output)))])
     }
 
     /// `y = 1 / sqrt x` (layer norm's `(var + eps).rsqrt()`).
@@ -43,10 +41,9 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn rsqrt(&self) -> Var<T> {
         let y = self.value_ref().rsqrt();
-        let saved = y.clone();
-        let half = T::from_f64(0.5);
-        Var::from_op("rsqrt", y, &[self], move |g| {
-            vec![Some(g.zip_with(&saved, "rsqrt_backward", |g, y| -(half * g * y * y * y)))]
+        Var::from_differentiable_op("rsqrt", y, &[self], |a| {
+            let y = a.output;
+            vec![Some(a.grad.mul(&y.mul(y).mul(y)).mul_scalar(T::from_f64(-0.5)))]
         })
     }
 
@@ -66,23 +63,21 @@ impl<T: Float> Var<T> {
     /// ```
     #[track_caller]
     pub fn powf(&self, p: T) -> Var<T> {
-        let x = self.value();
-        let y = x.powf(p);
-        Var::from_op("powf", y, &[self], move |g| {
+        let y = self.value_ref().powf(p);
+        Var::from_differentiable_op("powf", y, &[self], move |a| {
+            let x = &a.inputs[0];
             if p == T::ZERO {
-                return vec![Some(Tensor::zeros(x.shape()))];
+                return vec![Some(Var::constant(Tensor::zeros(&x.shape())))];
             }
-            let pm1 = p - T::ONE;
-            vec![Some(g.zip_with(&x, "powf_backward", |g, x| g * p * x.powf(pm1)))]
+            vec![Some(a.grad.mul(&x.powf(p - T::ONE)).mul_scalar(p))]
         })
     }
 
     /// `y = |x|`. dy/dx = sign(x), taken as 0 at x = 0 (PyTorch's `sgn`): `dx = g sign(x)`.
     #[track_caller]
     pub fn abs(&self) -> Var<T> {
-        let x = self.value();
-        let y = x.abs();
-        Var::from_op("abs", y, &[self], move |g| {
+        let y = self.value_ref().abs();
+        Var::from_differentiable_op("abs", y, &[self], |a| {
             let sign = |x: T| {
                 if x > T::ZERO {
                     T::ONE
@@ -93,7 +88,9 @@ impl<T: Float> Var<T> {
                     x * T::ZERO
                 }
             };
-            vec![Some(g.zip_with(&x, "abs_backward", |g, x| g * sign(x)))]
+            // The sign is a constant of the input (its derivative is zero away from the kink).
+            let sign = Var::constant(a.inputs[0].value_ref().map(sign));
+            vec![Some(a.grad.mul(&sign))]
         })
     }
 
@@ -103,9 +100,9 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn tanh(&self) -> Var<T> {
         let y = self.value_ref().tanh();
-        let saved = y.clone();
-        Var::from_op("tanh", y, &[self], move |g| {
-            vec![Some(g.zip_with(&saved, "tanh_backward", |g, y| g * (T::ONE - y * y)))]
+        Var::from_differentiable_op("tanh", y, &[self], |a| {
+            let y = a.output;
+            vec![Some(a.grad.mul(&y.mul(y).neg().add_scalar(T::ONE)))]
         })
     }
 
@@ -116,9 +113,9 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn sigmoid(&self) -> Var<T> {
         let y = self.value_ref().sigmoid();
-        let saved = y.clone();
-        Var::from_op("sigmoid", y, &[self], move |g| {
-            vec![Some(g.zip_with(&saved, "sigmoid_backward", |g, y| g * y * (T::ONE - y)))]
+        Var::from_differentiable_op("sigmoid", y, &[self], |a| {
+            let y = a.output;
+            vec![Some(a.grad.mul(y).mul(&y.neg().add_scalar(T::ONE)))]
         })
     }
 
@@ -129,9 +126,10 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn relu(&self) -> Var<T> {
         let y = self.value_ref().relu();
-        let saved = y.clone();
-        Var::from_op("relu", y, &[self], move |g| {
-            vec![Some(g.zip_with(&saved, "relu_backward", |g, y| if y <= T::ZERO { T::ZERO } else { g }))]
+        Var::from_differentiable_op("relu", y, &[self], |a| {
+            // The mask is a constant of the input (relu's second derivative is zero a.e.).
+            let blocked = a.output.value_ref().map(|y| if y <= T::ZERO { T::ONE } else { T::ZERO });
+            vec![Some(a.grad.masked_fill(&blocked, T::ZERO))]
         })
     }
 
@@ -160,9 +158,8 @@ impl<T: Float> Var<T> {
                 half * (T::ONE + t) + half * x * sech2 * c * (T::ONE + three_k * x * x)
             }
         };
-        Var::from_op("gelu_tanh", y, &[self], move |g| {
-            vec![Some(g.zip_with(&x, "gelu_tanh_backward", |g, x| g * dydx(x)))]
-        })
+        let fast = move |g: &Tensor<T>| vec![Some(g.zip_with(&x, "gelu_tanh_backward", |g, x| g * dydx(x)))];
+        Var::from_fused_op("gelu_tanh", y, &[self], fast, |v| crate::composed::gelu_tanh(&v[0]))
     }
 
     /// GELU, exact form (PyTorch's default): `y = x Phi(x) = x/2 (1 + erf(x / sqrt 2))`, with Phi
@@ -180,7 +177,29 @@ impl<T: Float> Var<T> {
         // Phi(x) comes out of the forward pass and is saved: the backward needs no erf.
         let (y, cdf) = x.gelu_erf_with_cdf();
         // g * (Phi(x) + x * phi(x)), as one vectorised tensor kernel.
-        Var::from_op("gelu_erf", y, &[self], move |g| vec![Some(x.gelu_erf_backward_with_cdf(&cdf, g))])
+        let fast = move |g: &Tensor<T>| vec![Some(x.gelu_erf_backward_with_cdf(&cdf, g))];
+        Var::from_fused_op("gelu_erf", y, &[self], fast, |v| crate::composed::gelu_erf(&v[0]))
+    }
+
+    /// `y = erf x`, the error function. dy/dx = 2/sqrt(pi) e^(-x^2): `dx = g 2/sqrt(pi) e^(-x^2)`,
+    /// written with `Var` ops so that it can be differentiated again (the exact GELU's twin,
+    /// [`crate::composed::gelu_erf`], is built on it).
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::from_vec(vec![0.0], &[1]));
+    /// let g = x.erf().sum_all().backward();
+    /// assert!((g.get(&x).unwrap().item() - 2.0 / std::f64::consts::PI.sqrt()).abs() < 1e-15);
+    /// ```
+    #[track_caller]
+    pub fn erf(&self) -> Var<T> {
+        let y = self.value_ref().map(T::erf);
+        Var::from_differentiable_op("erf", y, &[self], |a| {
+            let x = &a.inputs[0];
+            let slope = x.mul(x).neg().exp().mul_scalar(T::from_f64(std::f64::consts::FRAC_2_SQRT_PI));
+            vec![Some(a.grad.mul(&slope))]
+        })
     }
 
     /// `c = max(a, b)` elementwise with broadcasting; NaN if either is NaN.
@@ -205,14 +224,15 @@ impl<T: Float> Var<T> {
     pub fn maximum(&self, other: &Var<T>) -> Var<T> {
         let (a, b) = (self.value(), other.value());
         let value = a.maximum(&b);
-        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
-        Var::from_op("maximum", value, &[self, other], move |g| {
-            // share(x, y): the part of g that goes to x when y is the other input.
+        Var::from_differentiable_op("maximum", value, &[self, other], move |args| {
+            // share(x, y): the part of g that goes to x when y is the other input. The weights
+            // are constants of the inputs (the second derivative is zero away from ties).
             let share = |x: &Tensor<T>, y: &Tensor<T>| {
                 let w = x.zip_with(y, "maximum_backward", |x, y| split_weight(x == y, x < y));
-                g.mul(&w).sum_to_shape(x.shape())
+                args.grad.mul(&Var::constant(w)).sum_to_shape(x.shape())
             };
-            vec![need_a.then(|| share(&a, &b)), need_b.then(|| share(&b, &a))]
+            let [va, vb] = [&args.inputs[0], &args.inputs[1]];
+            vec![va.requires_grad().then(|| share(&a, &b)), vb.requires_grad().then(|| share(&b, &a))]
         })
     }
 
@@ -224,13 +244,13 @@ impl<T: Float> Var<T> {
     pub fn minimum(&self, other: &Var<T>) -> Var<T> {
         let (a, b) = (self.value(), other.value());
         let value = a.minimum(&b);
-        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
-        Var::from_op("minimum", value, &[self, other], move |g| {
+        Var::from_differentiable_op("minimum", value, &[self, other], move |args| {
             let share = |x: &Tensor<T>, y: &Tensor<T>| {
                 let w = x.zip_with(y, "minimum_backward", |x, y| split_weight(x == y, x > y));
-                g.mul(&w).sum_to_shape(x.shape())
+                args.grad.mul(&Var::constant(w)).sum_to_shape(x.shape())
             };
-            vec![need_a.then(|| share(&a, &b)), need_b.then(|| share(&b, &a))]
+            let [va, vb] = [&args.inputs[0], &args.inputs[1]];
+            vec![va.requires_grad().then(|| share(&a, &b)), vb.requires_grad().then(|| share(&b, &a))]
         })
     }
 }

@@ -19,7 +19,7 @@
 //! before it is broadcast, so sum and mean never materialise an input-sized tensor: their input
 //! gradient is a broadcast view, materialised later only if a consumer needs it.
 
-use tensor::{Float, Tensor, normalize_axes};
+use tensor::{Float, normalize_axes};
 
 use crate::var::Var;
 
@@ -45,7 +45,9 @@ impl<T: Float> Var<T> {
         let axes = normalize_axes("sum", axes, self.ndim());
         let value = self.value_ref().sum(&signed(&axes), keepdim);
         let shape = self.shape();
-        Var::from_op("sum", value, &[self], move |g| vec![Some(expand_back(g, &axes, keepdim, &shape))])
+        Var::from_differentiable_op("sum", value, &[self], move |a| {
+            vec![Some(expand_back(a.grad, &axes, keepdim, &shape))]
+        })
     }
 
     /// Sum of all elements, as a 0-d (shape `[]`) variable. `dx = g` broadcast to the input's shape.
@@ -53,7 +55,7 @@ impl<T: Float> Var<T> {
     pub fn sum_all(&self) -> Var<T> {
         let value = self.value_ref().sum_all();
         let shape = self.shape();
-        Var::from_op("sum_all", value, &[self], move |g| vec![Some(g.broadcast_to(&shape))])
+        Var::from_differentiable_op("sum_all", value, &[self], move |a| vec![Some(a.grad.broadcast_to(&shape))])
     }
 
     /// Mean over `axes`: [`Var::sum`] divided by `n`, the number of elements in each group.
@@ -66,7 +68,9 @@ impl<T: Float> Var<T> {
         let value = self.value_ref().mean(&signed(&axes), keepdim);
         let shape = self.shape();
         let n = T::from_usize(group_size(&shape, &axes));
-        Var::from_op("mean", value, &[self], move |g| vec![Some(expand_back(&g.div_scalar(n), &axes, keepdim, &shape))])
+        Var::from_differentiable_op("mean", value, &[self], move |a| {
+            vec![Some(expand_back(&a.grad.div_scalar(n), &axes, keepdim, &shape))]
+        })
     }
 
     /// Mean of all elements, as a 0-d variable (NaN for an empty tensor). `dx = g / numel`,
@@ -76,7 +80,9 @@ impl<T: Float> Var<T> {
         let value = self.value_ref().mean_all();
         let shape = self.shape();
         let n = T::from_usize(self.numel());
-        Var::from_op("mean_all", value, &[self], move |g| vec![Some(g.div_scalar(n).broadcast_to(&shape))])
+        Var::from_differentiable_op("mean_all", value, &[self], move |a| {
+            vec![Some(a.grad.div_scalar(n).broadcast_to(&shape))]
+        })
     }
 
     /// Maximum over `axes` (as `torch.amax`), with `keepdim`. Panics if a reduced axis is empty.
@@ -101,11 +107,12 @@ impl<T: Float> Var<T> {
         // Keep the reduced axes as 1s: backward compares x with it by broadcasting.
         let max_keep = x.max(&signed(&axes), true);
         let value = if keepdim { max_keep.clone() } else { max_keep.reshape(&reduced_shape(x.shape(), &axes)) };
-        Var::from_op("max", value, &[self], move |g| {
+        Var::from_differentiable_op("max", value, &[self], move |a| {
+            // Which elements are maxima is a constant of the input: its derivative is zero.
             let at_max = x.eq_mask(&max_keep); // 1 at each maximum, input-shaped
-            let count = at_max.sum(&signed(&axes), true); // maxima per group, keepdim-shaped
-            let share = restore_axes(g, &axes, keepdim).div(&count); // g / count per group
-            vec![Some(share.mul(&at_max))]
+            let count = Var::constant(at_max.sum(&signed(&axes), true)); // maxima per group, keepdim-shaped
+            let share = restore_axes(a.grad, &axes, keepdim).div(&count); // g / count per group
+            vec![Some(share.mul(&Var::constant(at_max)))]
         })
     }
 
@@ -129,15 +136,15 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn var(&self, axes: &[isize], keepdim: bool, unbiased: bool) -> Var<T> {
         let axes = normalize_axes("var", axes, self.ndim());
-        let x = self.value();
-        let value = x.var(&signed(&axes), keepdim, unbiased);
-        let n = group_size(x.shape(), &axes);
+        let value = self.value_ref().var(&signed(&axes), keepdim, unbiased);
+        let n = group_size(&self.shape(), &axes);
         let divisor = T::from_usize(if unbiased { n.saturating_sub(1) } else { n });
-        Var::from_op("var", value, &[self], move |g| {
+        Var::from_differentiable_op("var", value, &[self], move |a| {
             // The mean is recomputed here rather than kept from the forward: it costs one pass,
             // and only when a gradient is actually asked for.
+            let x = &a.inputs[0];
             let mean = x.mean(&signed(&axes), true);
-            let scale = restore_axes(g, &axes, keepdim).mul_scalar(T::from_f64(2.0) / divisor);
+            let scale = restore_axes(a.grad, &axes, keepdim).mul_scalar(T::from_f64(2.0) / divisor);
             vec![Some(x.sub(&mean).mul(&scale))]
         })
     }
@@ -160,7 +167,7 @@ fn reduced_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
 
 /// `g` in the input's rank: when `keepdim` was false, a size-1 axis is put back at each reduced
 /// axis. Inserting in increasing order puts each at its final position. A view.
-fn restore_axes<T: Float>(g: &Tensor<T>, axes: &[usize], keepdim: bool) -> Tensor<T> {
+fn restore_axes<T: Float>(g: &Var<T>, axes: &[usize], keepdim: bool) -> Var<T> {
     if keepdim {
         return g.clone();
     }
@@ -168,6 +175,6 @@ fn restore_axes<T: Float>(g: &Tensor<T>, axes: &[usize], keepdim: bool) -> Tenso
 }
 
 /// `g` put back in the input's rank and broadcast to its shape: the gradient of a sum, as a view.
-fn expand_back<T: Float>(g: &Tensor<T>, axes: &[usize], keepdim: bool, shape: &[usize]) -> Tensor<T> {
+fn expand_back<T: Float>(g: &Var<T>, axes: &[usize], keepdim: bool, shape: &[usize]) -> Var<T> {
     restore_axes(g, axes, keepdim).broadcast_to(shape)
 }

@@ -1,10 +1,10 @@
 //! Shape ops: reshape, flatten, permute, transpose, mt, narrow, slice, squeeze, unsqueeze,
-//! broadcast_to.
+//! broadcast_to and its inverse sum_to_shape.
 //!
 //! Every forward is a tensor view: a new layout over the input's storage, nothing copied
 //! (`reshape` copies only when the strides cannot express the new shape, as `torch.reshape`).
 //! Every backward moves the gradient back to the input's shape without arithmetic, except
-//! `broadcast_to`, whose backward is a sum:
+//! `broadcast_to`, whose backward is a sum (and `sum_to_shape`, whose backward broadcasts):
 //!
 //! | forward              | backward                                            |
 //! |----------------------|-----------------------------------------------------|
@@ -13,6 +13,7 @@
 //! | narrow / slice       | pad with zeros back to the input's size on the axis |
 //! | squeeze / unsqueeze  | unsqueeze / squeeze the same axis                   |
 //! | broadcast_to         | `sum_to_shape` ("expand backward is sum")           |
+//! | sum_to_shape         | `broadcast_to`                                      |
 //!
 //! ```
 //! use autograd::Var;
@@ -42,7 +43,7 @@ impl<T: Float> Var<T> {
     pub fn reshape(&self, shape: &[usize]) -> Var<T> {
         let value = self.value_ref().reshape(shape);
         let input_shape = self.shape();
-        Var::from_op("reshape", value, &[self], move |g| vec![Some(g.reshape(&input_shape))])
+        Var::from_differentiable_op("reshape", value, &[self], move |a| vec![Some(a.grad.reshape(&input_shape))])
     }
 
     /// All elements as one axis: `(d0, d1, ..) -> (d0 * d1 * ..)`. Backward: reshape back.
@@ -71,14 +72,14 @@ impl<T: Float> Var<T> {
         for (i, &a) in axes.iter().enumerate() {
             inverse[normalize_axis("permute", a, ndim)] = i as isize;
         }
-        Var::from_op("permute", value, &[self], move |g| vec![Some(g.permute(&inverse))])
+        Var::from_differentiable_op("permute", value, &[self], move |a| vec![Some(a.grad.permute(&inverse))])
     }
 
     /// Swaps axes `a` and `b` (negative allowed). Backward: swap them back.
     #[track_caller]
     pub fn transpose(&self, a: isize, b: isize) -> Var<T> {
         let value = self.value_ref().transpose(a, b);
-        Var::from_op("transpose", value, &[self], move |g| vec![Some(g.transpose(a, b))])
+        Var::from_differentiable_op("transpose", value, &[self], move |args| vec![Some(args.grad.transpose(a, b))])
     }
 
     /// Swaps the last two axes, `(.., m, n) -> (.., n, m)` (the transpose of a batch of matrices).
@@ -86,7 +87,7 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn mt(&self) -> Var<T> {
         let value = self.value_ref().mt();
-        Var::from_op("mt", value, &[self], |g| vec![Some(g.mt())])
+        Var::from_differentiable_op("mt", value, &[self], |a| vec![Some(a.grad.mt())])
     }
 
     /// Keeps `len` entries of `axis` starting at `start`, as `torch.narrow`:
@@ -111,7 +112,9 @@ impl<T: Float> Var<T> {
         let value = self.value_ref().narrow(axis, start, len);
         let input_shape = self.shape();
         let axis = normalize_axis("narrow", axis, input_shape.len());
-        Var::from_op("narrow", value, &[self], move |g| vec![Some(pad_narrowed(g, &input_shape, axis, start))])
+        Var::from_differentiable_op("narrow", value, &[self], move |a| {
+            vec![Some(pad_narrowed(a.grad, &input_shape, axis, start))]
+        })
     }
 
     /// Entries `start..end` of `axis`, as Python's `x[..., start:end]`. Same as
@@ -129,7 +132,7 @@ impl<T: Float> Var<T> {
     pub fn squeeze(&self, axis: isize) -> Var<T> {
         let value = self.value_ref().squeeze(axis);
         let axis = normalize_axis("squeeze", axis, self.ndim()) as isize;
-        Var::from_op("squeeze", value, &[self], move |g| vec![Some(g.unsqueeze(axis))])
+        Var::from_differentiable_op("squeeze", value, &[self], move |a| vec![Some(a.grad.unsqueeze(axis))])
     }
 
     /// Inserts a size-1 axis so that it ends up at position `axis` (`-1` appends, as PyTorch).
@@ -146,7 +149,7 @@ impl<T: Float> Var<T> {
     pub fn unsqueeze(&self, axis: isize) -> Var<T> {
         let value = self.value_ref().unsqueeze(axis);
         let axis = normalize_axis("unsqueeze", axis, self.ndim() + 1) as isize;
-        Var::from_op("unsqueeze", value, &[self], move |g| vec![Some(g.squeeze(axis))])
+        Var::from_differentiable_op("unsqueeze", value, &[self], move |a| vec![Some(a.grad.squeeze(axis))])
     }
 
     /// Repeats size-1 axes (and adds leading axes) to reach `shape`, with stride 0: no copy.
@@ -166,17 +169,40 @@ impl<T: Float> Var<T> {
     pub fn broadcast_to(&self, shape: &[usize]) -> Var<T> {
         let value = self.value_ref().broadcast_to(shape);
         let input_shape = self.shape();
-        Var::from_op("broadcast_to", value, &[self], move |g| vec![Some(g.sum_to_shape(&input_shape))])
+        Var::from_differentiable_op("broadcast_to", value, &[self], move |a| {
+            vec![Some(a.grad.sum_to_shape(&input_shape))]
+        })
+    }
+
+    /// Sums over the axes along which `shape` was broadcast to this variable's shape: the
+    /// inverse of [`Var::broadcast_to`], and the backward of every broadcasting op (a bias added
+    /// to every row gets the sum of the rows' gradients). Its own backward broadcasts back.
+    ///
+    /// ```
+    /// use autograd::Var;
+    /// use tensor::Tensor;
+    /// let x = Var::parameter(Tensor::<f64>::ones(&[2, 3]));
+    /// assert_eq!(x.sum_to_shape(&[1, 3]).value().to_vec(), vec![2.0, 2.0, 2.0]);
+    /// ```
+    #[track_caller]
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Var<T> {
+        let value = self.value_ref().sum_to_shape(shape);
+        let input_shape = self.shape();
+        Var::from_differentiable_op("sum_to_shape", value, &[self], move |a| {
+            vec![Some(a.grad.broadcast_to(&input_shape))]
+        })
     }
 }
 
 /// The gradient of `x.narrow(axis, start, g.shape()[axis])` for an `x` of shape `input_shape`:
-/// `g` placed at `start..start + len` of `axis`, zeros before and after.
-fn pad_narrowed<T: Float>(g: &Tensor<T>, input_shape: &[usize], axis: usize, start: usize) -> Tensor<T> {
+/// `g` placed at `start..start + len` of `axis`, zeros before and after. A concatenation, so it is
+/// differentiable too (its backward narrows again).
+fn pad_narrowed<T: Float>(g: &Var<T>, input_shape: &[usize], axis: usize, start: usize) -> Var<T> {
     let len = g.shape()[axis];
     let mut before = input_shape.to_vec();
     before[axis] = start;
     let mut after = input_shape.to_vec();
     after[axis] = input_shape[axis] - start - len;
-    Tensor::concat(&[&Tensor::zeros(&before), g, &Tensor::zeros(&after)], axis as isize)
+    let (before, after) = (Var::constant(Tensor::zeros(&before)), Var::constant(Tensor::zeros(&after)));
+    Var::concat(&[&before, g, &after], axis as isize)
 }

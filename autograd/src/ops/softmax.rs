@@ -15,8 +15,9 @@
 //! Each op has a readable composed twin in [`crate::composed`], built from exp, sum, log and sub;
 //! the tests check that the two agree in value and gradient.
 
-use tensor::{Float, normalize_axis};
+use tensor::{Float, Tensor, normalize_axis};
 
+use crate::composed;
 use crate::var::Var;
 use crate::{OpName, profile};
 
@@ -41,9 +42,12 @@ impl<T: Float> Var<T> {
     pub fn softmax(&self, axis: isize) -> Var<T> {
         let y = self.value_ref().softmax(axis);
         let saved = y.clone();
-        Var::from_op(OpName::new("softmax", profile::SOFTMAX), y, &[self], move |g| {
+        let fast = move |g: &Tensor<T>| {
             let gy_sum = g.mul(&saved).sum(&[axis], true);
             vec![Some(saved.mul(&g.sub(&gy_sum)))]
+        };
+        Var::from_fused_op(OpName::new("softmax", profile::SOFTMAX), y, &[self], fast, move |v| {
+            composed::softmax(&v[0], axis)
         })
     }
 
@@ -64,9 +68,12 @@ impl<T: Float> Var<T> {
     pub fn log_softmax(&self, axis: isize) -> Var<T> {
         let y = self.value_ref().log_softmax(axis);
         let saved = y.clone();
-        Var::from_op(OpName::new("log_softmax", profile::SOFTMAX), y, &[self], move |g| {
+        let fast = move |g: &Tensor<T>| {
             let g_sum = g.sum(&[axis], true);
             vec![Some(g.sub(&saved.exp().mul(&g_sum)))]
+        };
+        Var::from_fused_op(OpName::new("log_softmax", profile::SOFTMAX), y, &[self], fast, move |v| {
+            composed::log_softmax(&v[0], axis)
         })
     }
 
@@ -92,9 +99,12 @@ impl<T: Float> Var<T> {
         let x = self.value();
         let a = normalize_axis("logsumexp", axis, x.ndim()) as isize;
         let y = x.logsumexp(a, keepdim);
-        Var::from_op(OpName::new("logsumexp", profile::SOFTMAX), y, &[self], move |g| {
+        let fast = move |g: &Tensor<T>| {
             let g_keep = if keepdim { g.clone() } else { g.unsqueeze(a) };
             vec![Some(x.softmax(a).mul(&g_keep))]
+        };
+        Var::from_fused_op(OpName::new("logsumexp", profile::SOFTMAX), y, &[self], fast, move |v| {
+            composed::logsumexp(&v[0], a, keepdim)
         })
     }
 }
