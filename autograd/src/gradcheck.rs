@@ -76,6 +76,8 @@ pub struct GradCheckReport {
     pub atol: f64,
     /// The tolerances used.
     pub rtol: f64,
+    /// 1 for a [`GradCheck`], 2 for a [`crate::GradGradCheck`] (the gradients of the gradients).
+    pub order: usize,
 }
 
 impl GradCheckReport {
@@ -114,7 +116,12 @@ pub struct GradCheckFailure {
 
 impl fmt::Display for GradCheckFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "gradient check failed (atol {:e}, rtol {:e}):", self.report.atol, self.report.rtol)?;
+        let what = if self.report.order == 2 {
+            "second-order gradient check (gradients of the backward's gradients)"
+        } else {
+            "gradient check"
+        };
+        writeln!(f, "{what} failed (atol {:e}, rtol {:e}):", self.report.atol, self.report.rtol)?;
         for i in self.report.inputs.iter().filter(|i| !i.passed()) {
             if i.missing_gradient {
                 writeln!(
@@ -196,7 +203,7 @@ impl GradCheck {
         let grads = out.backward_with_grad(&weights);
         drop(out);
 
-        let mut report = GradCheckReport { inputs: Vec::new(), atol: self.atol, rtol: self.rtol };
+        let mut report = GradCheckReport { inputs: Vec::new(), atol: self.atol, rtol: self.rtol, order: 1 };
         for (name, var) in vars {
             let original = var.value();
             let analytic = grads.get(var).map(|g| g.to_vec());
