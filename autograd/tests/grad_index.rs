@@ -1,4 +1,5 @@
-//! Gradient checks for index_select (embedding lookup, with repeated indices) and masked_fill
+//! Gradient checks for index_select (embedding lookup, with repeated indices), its scatter-add
+//! inverse index_add_to_zeros, and masked_fill
 //! (random masks, and a (T, T) attention mask broadcast over (B, H, T, T) scores), in f64 with
 //! the default tolerances, on contiguous and strided inputs.
 
@@ -49,6 +50,24 @@ proptest! {
         GradCheck::default().assert(std::slice::from_ref(&x), |v| v[0].index_select(axis as isize, &indices));
         let negative = axis as isize - shape.len() as isize;
         GradCheck::default().assert(std::slice::from_ref(&x), |v| v[0].index_select(negative, &indices));
+    }
+
+    /// Scatter-add into zeros (index_select's backward, as an op): the input's slices are the
+    /// rows added, so its shape is the table's with `indices.len()` along the axis.
+    #[test]
+    fn index_add_to_zeros_gradcheck(
+        (shape, strided, seed, axis, indices) in (arb_shape(3), any::<bool>(), any::<u64>()).prop_flat_map(|(s, st, seed)| {
+            let n = s.len();
+            (Just(s), Just(st), Just(seed), 0..n)
+        }).prop_flat_map(|(s, st, seed, axis)| {
+            let size = s[axis];
+            (Just(s), Just(st), Just(seed), Just(axis), prop::collection::vec(0..size, 1..=6))
+        })
+    ) {
+        let mut rows = shape.clone();
+        rows[axis] = indices.len();
+        let x = make_input(&rows, strided, seed);
+        GradCheck::default().assert(std::slice::from_ref(&x), |v| v[0].index_add_to_zeros(&shape, axis as isize, &indices));
     }
 
     /// With an all-ones output gradient, every element of input slice `i` receives the number

@@ -1,5 +1,5 @@
 //! Gradient checks for the elementwise ops (exp, log, sqrt, rsqrt, powf, abs, tanh, sigmoid,
-//! relu, gelu_tanh, gelu_erf, maximum, minimum), in f64 with `GradCheck::default()` tolerances,
+//! relu, gelu_tanh, gelu_erf, erf, maximum, minimum), in f64 with `GradCheck::default()` tolerances,
 //! on random shapes and layouts (contiguous, transposed, narrowed) and, for maximum/minimum,
 //! broadcast shapes. Plus values against the tensor kernels, hand-computed gradients (kinks and
 //! ties included), and finite gradients of the saturating functions at ±1e4.
@@ -55,6 +55,14 @@ const UNARY: &[Unary] = &[
     Unary { name: "relu", lo: -2.0, hi: 2.0, shift: away_from_zero, op: |x| x.relu(), kernel: |t| t.relu() },
     Unary { name: "gelu_tanh", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_tanh(), kernel: |t| t.gelu_tanh() },
     Unary { name: "gelu_erf", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_erf(), kernel: |t| t.gelu_erf() },
+    Unary {
+        name: "erf",
+        lo: -3.0,
+        hi: 3.0,
+        shift: same,
+        op: |x| x.erf(),
+        kernel: |t| t.map(<f64 as tensor::Float>::erf),
+    },
 ];
 
 /// Broadcast operand shapes for `out`: drop `drop` leading axes, then set the axes flagged in `ones` to 1.

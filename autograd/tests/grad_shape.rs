@@ -121,6 +121,22 @@ proptest! {
         check(&x, |v| v.broadcast_to(&target));
     }
 
+    /// The inverse of broadcast_to: the input has the broadcast (target) shape, the output the
+    /// smaller one.
+    #[test]
+    fn sum_to_shape(
+        (big, keep, lead, layout, seed) in (arb_shape(4), arb_layout(), any::<u64>()).prop_flat_map(|(t, l, seed)| {
+            let n = t.len();
+            (Just(t.clone()), prop::collection::vec(any::<bool>(), n), 0..n, Just(l), Just(seed))
+        })
+    ) {
+        let small: Vec<usize> = big.iter().zip(&keep).skip(lead).map(|(&d, &k)| if k { d } else { 1 }).collect();
+        let x = make_input(&big, layout, seed);
+        let y = Var::parameter(x.clone()).sum_to_shape(&small);
+        prop_assert_eq!(y.shape(), small.clone());
+        check(&x, |v| v.sum_to_shape(&small));
+    }
+
     #[test]
     fn concat_of_random_pieces(
         (base, axis, sizes, layouts, seed) in arb_shape(3).prop_flat_map(|s| {
