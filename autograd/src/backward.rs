@@ -256,7 +256,7 @@ fn accumulate<T: Float>(grads: &mut HashMap<NodeId, Var<T>>, id: NodeId, g: Var<
 fn run_hooks<T: Float>(var: &Var<T>, grad: Var<T>) -> Var<T> {
     // Cloned out (cheap `Rc`s), so a hook may register further hooks without a borrow conflict.
     let hooks = var.0.hooks.borrow().clone();
-    hooks.iter().fold(grad, |g, hook| match hook(&g) {
+    hooks.iter().fold(grad, |g, (_, hook)| match hook(&g) {
         Some(replaced) if replaced.shape() != g.shape() => tensor::op_panic(
             "register_hook",
             format!("a hook replaced a gradient of shape {:?} with one of shape {:?}", g.shape(), replaced.shape()),

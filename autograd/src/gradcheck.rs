@@ -170,6 +170,12 @@ fn perturbed(t: &Tensor<f64>, flat: usize, delta: f64) -> Tensor<f64> {
 impl GradCheck {
     /// Checks the gradients of `f` with respect to fresh variables made from `inputs`
     /// (named `input 0`, `input 1`, ...). `f` must be deterministic (no dropout).
+    ///
+    /// The finite differences evaluate `f` under [`crate::no_grad`], so nothing is recorded. A
+    /// function that takes a gradient itself (a gradient penalty) must switch recording back on
+    /// for that inner forward, `let _on = GradModeGuard::set(true);`, and pass
+    /// `create_graph = is_grad_enabled()` as read on entry, which is what [`crate::GradGradCheck`]
+    /// does.
     pub fn check(
         &self,
         inputs: &[Tensor<f64>],

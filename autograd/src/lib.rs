@@ -47,4 +47,6 @@ pub use gradgradcheck::GradGradCheck;
 pub use inspect::{Dot, NodeKind, Tape, TapeEntry, dot, graph_nodes, tape};
 pub use mode::{GradModeGuard, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad};
 pub use op_name::OpName;
-pub use var::{BackwardArgs, BackwardFn, DifferentiableBackwardFn, GradHook, NodeId, TwinFn, Var, live_nodes};
+pub use var::{
+    BackwardArgs, BackwardFn, DifferentiableBackwardFn, GradHook, HookHandle, NodeId, TwinFn, Var, live_nodes,
+};

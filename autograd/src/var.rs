@@ -54,6 +54,23 @@ impl<T: Float> BackwardArgs<'_, T> {
 /// `None` to let it pass unchanged, or a replacement of the same shape.
 pub type GradHook<T> = Rc<dyn Fn(&Var<T>) -> Option<Var<T>>>;
 
+/// What [`Var::register_hook`] returns: [`HookHandle::remove`] takes the hook off again. Dropping
+/// the handle leaves the hook in place. It does not keep the variable alive.
+pub struct HookHandle<T: Float> {
+    node: std::rc::Weak<Node<T>>,
+    id: u64,
+}
+
+impl<T: Float> HookHandle<T> {
+    /// Removes the hook; later backward passes no longer call it. Does nothing if the variable
+    /// is gone.
+    pub fn remove(self) {
+        if let Some(node) = self.node.upgrade() {
+            node.hooks.borrow_mut().retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
 /// How an op's backward is run.
 pub(crate) enum Backward<T: Float> {
     /// Tensors in, tensors out: first order only ([`Var::from_op`], [`crate::Function`]).
@@ -71,6 +88,7 @@ pub struct NodeId(u64);
 
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    static NEXT_HOOK_ID: Cell<u64> = const { Cell::new(0) };
     static LIVE_NODES: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -94,7 +112,7 @@ pub(crate) struct Node<T: Float> {
     pub(crate) op: Option<OpRecord<T>>,
     pub(crate) label: RefCell<Option<String>>,
     /// Functions that see (and may replace) this node's gradient during backward.
-    pub(crate) hooks: RefCell<Vec<GradHook<T>>>,
+    pub(crate) hooks: RefCell<Vec<(u64, GradHook<T>)>>,
 }
 
 impl<T: Float> Drop for Node<T> {
@@ -409,8 +427,32 @@ impl<T: Float> Var<T> {
     /// let y = h.add(&x).sum_all(); // x reaches y directly and through h
     /// assert_eq!(y.backward().get(&x).unwrap().to_vec(), vec![1.0, 1.0]); // only the direct path
     /// ```
-    pub fn register_hook(&self, hook: impl Fn(&Var<T>) -> Option<Var<T>> + 'static) {
-        self.0.hooks.borrow_mut().push(Rc::new(hook));
+    ///
+    /// A hook stays until removed: it runs in every later backward pass that reaches the
+    /// variable, first or higher order. The returned [`HookHandle`] removes it (PyTorch's
+    /// `RemovableHandle`). Gradients kept for a hooked variable (by [`Var::backward_retain_all`]
+    /// or [`crate::grad`]) are the ones after its hooks, the ones that flowed on.
+    ///
+    /// # Panics
+    /// If the variable does not require gradients: no gradient would ever reach the hook.
+    #[track_caller]
+    pub fn register_hook(&self, hook: impl Fn(&Var<T>) -> Option<Var<T>> + 'static) -> HookHandle<T> {
+        if !self.requires_grad() {
+            tensor::op_panic(
+                "register_hook",
+                format!(
+                    "the variable (shape {:?}) does not require gradients, so no gradient will reach a hook on it",
+                    self.shape()
+                ),
+            );
+        }
+        let id = NEXT_HOOK_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        self.0.hooks.borrow_mut().push((id, Rc::new(hook)));
+        HookHandle { node: Rc::downgrade(&self.0), id }
     }
 
     /// Attaches a human-readable label (shown by the tape printer and the DOT export).
