@@ -31,6 +31,7 @@ mod anomaly;
 mod backward;
 pub mod composed;
 mod function;
+pub mod functional;
 mod gradcheck;
 mod gradgradcheck;
 mod inspect;
