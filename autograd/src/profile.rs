@@ -12,9 +12,9 @@
 //!   ops recorded inside a scope are tagged with the innermost scope's kind, and the time of
 //!   their backward closures is charged to that kind too.
 //! - **Op kinds, outside any scope.** Ops compute their value first and then enter the graph
-//!   through [`Var::from_op`](crate::Var::from_op), so the time since the previous hook is the
+//!   through [`Var::from_op`] or its differentiable and fused forms, so the time since the previous hook is the
 //!   op's kernel (plus the glue code around it); it is charged to the kind the op was defined
-//!   with ([`OpName`](crate::OpName)): `matmul` to matmul, `softmax`/`log_softmax`/`logsumexp` to
+//!   with ([`OpName`]): `matmul` to matmul, `softmax`/`log_softmax`/`logsumexp` to
 //!   softmax, `attention` to attention, `layer_norm` to layer norm, `index_select` to embedding,
 //!   the cross-entropies to loss, every op named by a plain string to elementwise.
 //! - **The engine's own work.** Recording a node (cloning input handles, boxing the closure),
@@ -23,7 +23,7 @@
 //!   of its root node, which frees every node and value behind it) is allocation.
 //! - Time outside all of these (batch sampling, glue between layers at top level) is "other".
 //!
-//! The engine calls this module from three places only, each one line: [`Var::from_op`]
+//! The engine calls this module from three places only, each one line: recording an op
 //! (`OpTimer`), the backward loop (`BackwardTimer`) and the freeing of a graph (`DropTimer`).
 //! Off by default, and free when off: each hook is one read of a thread-local `bool`, with no
 //! clock reads and no allocation; [`hook_calls`] lets a test check that nothing ran.

@@ -169,7 +169,7 @@ impl<T: Float> Tensor<T> {
 }
 
 /// Prints like PyTorch: `tensor([[0.0000, 1.0000], ...], shape=[2, 2], dtype=f32)`; see the
-/// [module docs](self) for the rules. `{:.N}` sets the number of decimals.
+/// module docs of `tensor/src/display.rs` for the rules. `{:.N}` sets the number of decimals.
 impl<T: Float> fmt::Display for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(f.precision().unwrap_or(DEFAULT_PRECISION), &[]))

@@ -26,7 +26,7 @@ use crate::var::Var;
 impl<T: Float> Var<T> {
     /// Sum over `axes` (negative allowed, any order, no repeats).
     /// `(d0, .., dn) ->` the kept axes, or the same rank with 1s in the reduced axes when `keepdim`.
-    /// An empty axis list reduces nothing (as [`Tensor::sum`]); use [`Var::sum_all`] for everything.
+    /// An empty axis list reduces nothing (as [`Tensor::sum`](tensor::Tensor::sum)); use [`Var::sum_all`] for everything.
     ///
     /// d out / d x_i = 1 for every x_i of its group: `dx = g` broadcast back over the reduced axes.
     ///
@@ -118,7 +118,7 @@ impl<T: Float> Var<T> {
 
     /// Variance over `axes`: `sum((x - mean)^2) / N'` with `N' = n - 1` when `unbiased` (Bessel's
     /// correction, PyTorch's default) and `N' = n` otherwise, `n` the group size. NaN when
-    /// `N' = 0`, as [`Tensor::var`].
+    /// `N' = 0`, as [`Tensor::var`](tensor::Tensor::var).
     ///
     /// With m the group's mean, d/dx_i sum_j (x_j - m)^2 = 2 (x_i - m) - 2 sum_j (x_j - m) dm/dx_i,
     /// and the last sum is 0 (deviations from the mean add up to nothing), so

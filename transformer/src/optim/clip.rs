@@ -7,7 +7,7 @@ use tensor::{Float, Tensor};
 use super::PAR_CHUNK;
 
 /// The L2 norm of all parameters' gradients taken together, accumulated in f64 in parameter
-/// order (deterministic: the order of the additions is fixed, see [`sum_of_squares`]). Each
+/// order (deterministic: the order of the additions is fixed, see `sum_of_squares` in this file). Each
 /// parameter's sum may run on its own thread; the sums are then added in parameter order, so
 /// the result is the same bits on any number of threads.
 pub fn global_grad_norm<T: Float>(grads: &Gradients<T>, params: &[Var<T>]) -> f64 {
