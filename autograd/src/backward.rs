@@ -11,7 +11,7 @@ use std::rc::Rc;
 use tensor::{Float, Tensor};
 
 use crate::mode::{GradModeGuard, is_anomaly_enabled, is_grad_enabled, with_anomaly};
-use crate::var::{Backward, BackwardArgs, NodeId, OpRecord, Var};
+use crate::var::{Backward, BackwardArgs, NodeId, OpRecord, TwinFn, Var};
 
 /// Gradients from one backward pass, keyed by variable.
 ///
@@ -132,11 +132,12 @@ fn sum_grads<T: Float>(acc: Var<T>, g: &Var<T>) -> Var<T> {
 /// Every node reachable from `root` through inputs that require gradients, each after all of
 /// its inputs (topological order). Iterative depth-first search with an explicit stack.
 pub fn topological_order<T: Float>(root: &Var<T>) -> Vec<Var<T>> {
-    topological_order_of(std::slice::from_ref(root))
+    topological_order_of(std::slice::from_ref(root), None)
 }
 
-/// [`topological_order`] of every node reachable from any of `roots`.
-fn topological_order_of<T: Float>(roots: &[Var<T>]) -> Vec<Var<T>> {
+/// [`topological_order`] of every node reachable from any of `roots`, not looking past the
+/// nodes in `frontier` (their inputs are not visited unless reached another way).
+fn topological_order_of<T: Float>(roots: &[Var<T>], frontier: Option<&HashSet<NodeId>>) -> Vec<Var<T>> {
     let mut order = Vec::new();
     let mut visited: HashSet<NodeId> = HashSet::new();
     // (node, whether its inputs have been pushed already)
@@ -150,6 +151,9 @@ fn topological_order_of<T: Float>(roots: &[Var<T>]) -> Vec<Var<T>> {
             continue;
         }
         stack.push((var.clone(), true));
+        if frontier.is_some_and(|f| f.contains(&var.id())) {
+            continue;
+        }
         if let Some(op) = &var.0.op {
             for input in op.inputs.iter().rev() {
                 if input.requires_grad() && !visited.contains(&input.id()) {
@@ -167,8 +171,12 @@ enum Keep {
     Leaves,
     /// Every node's: [`Var::backward_retain_all`].
     All,
-    /// These nodes', whether leaves or not: [`grad`].
+    /// These nodes', whether leaves or not: [`grad`]. The walk runs only the backwards that lead
+    /// to one of them.
     Only(HashSet<NodeId>),
+    /// These nodes', treated as the edge of the graph: the walk does not look past them. For a
+    /// fused op's twin, whose stand-in inputs are the edge (see [`twin_gradients`]).
+    Frontier(HashSet<NodeId>),
 }
 
 impl Keep {
@@ -176,9 +184,32 @@ impl Keep {
         match self {
             Keep::Leaves => var.is_leaf(),
             Keep::All => true,
-            Keep::Only(ids) => ids.contains(&var.id()),
+            Keep::Only(ids) | Keep::Frontier(ids) => ids.contains(&var.id()),
         }
     }
+
+    /// The nodes whose gradients are asked for, when only some are.
+    fn targets(&self) -> Option<&HashSet<NodeId>> {
+        match self {
+            Keep::Leaves | Keep::All => None,
+            Keep::Only(ids) | Keep::Frontier(ids) => Some(ids),
+        }
+    }
+}
+
+/// The nodes of `order` (inputs before consumers) from which one of `targets` can be reached: a
+/// target itself, or a node with such an input. Only their backwards need to run; the rest of
+/// the graph (everything behind the targets) is left alone, as PyTorch's `autograd.grad` does.
+fn leading_to<T: Float>(order: &[Var<T>], targets: &HashSet<NodeId>) -> HashSet<NodeId> {
+    let mut needed = HashSet::new();
+    for var in order {
+        let leads = targets.contains(&var.id())
+            || var.0.op.as_ref().is_some_and(|op| op.inputs.iter().any(|i| needed.contains(&i.id())));
+        if leads {
+            needed.insert(var.id());
+        }
+    }
+    needed
 }
 
 /// The backward pass. Seeds each root with its gradient, then visits every node once, from the
@@ -198,7 +229,14 @@ fn run_backward<T: Float>(roots: &[(Var<T>, Var<T>)], create_graph: bool, keep: 
     // Profiling hook (does nothing unless `profile::record` runs): closures are charged to
     // their ops' kinds, the rest to bookkeeping. Declared first so it is dropped last.
     let mut timer = crate::profile::BackwardTimer::begin();
-    let order = topological_order_of(&roots.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>());
+    let frontier = match keep {
+        Keep::Frontier(ids) => Some(ids),
+        _ => None,
+    };
+    let order = topological_order_of(&roots.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(), frontier);
+    // With only some gradients wanted, the backwards that cannot reach them are skipped.
+    let needed = keep.targets().map(|targets| leading_to(&order, targets));
+    let is_needed = |id: &NodeId| needed.as_ref().is_none_or(|n| n.contains(id));
     let mut grads: HashMap<NodeId, Var<T>> = HashMap::new();
     for (root, seed) in roots {
         accumulate(&mut grads, root.id(), seed.clone());
@@ -211,6 +249,9 @@ fn run_backward<T: Float>(roots: &[(Var<T>, Var<T>)], create_graph: bool, keep: 
             kept.insert(var.id(), grad.clone());
         }
         let Some(op) = &var.0.op else { continue };
+        if !op.inputs.iter().any(|i| is_needed(&i.id())) {
+            continue;
+        }
         let input_grads = timer.closure(op.name.kind(), || {
             // A first-order backward's ops make plain values: anomalies are checked in what it returns.
             with_anomaly(create_graph && is_anomaly_enabled(), || call_backward(op, var, &grad, create_graph))
@@ -223,7 +264,7 @@ fn run_backward<T: Float>(roots: &[(Var<T>, Var<T>)], create_graph: bool, keep: 
         debug_assert_eq!(input_grads.len(), op.inputs.len(), "op '{}' returned the wrong number of gradients", op.name);
         for (input, g) in op.inputs.iter().zip(input_grads) {
             let Some(g) = g else { continue };
-            if !input.requires_grad() {
+            if !input.requires_grad() || !is_needed(&input.id()) {
                 continue;
             }
             if g.shape() != input.shape() {
@@ -278,18 +319,38 @@ fn call_backward<T: Float>(
     match &op.backward {
         Backward::Differentiable(f) => f(&BackwardArgs { grad, inputs: &op.inputs, output }),
         Backward::Fused { fast, .. } if !create_graph => constants(fast(&grad.value_ref())),
-        Backward::Fused { twin, .. } => {
-            // Rebuild the forward with primitives, and differentiate that, keeping the graph.
-            let y = twin(&op.inputs);
-            let inputs: Vec<&Var<T>> = op.inputs.iter().collect();
-            grad_with(&[&y], &[grad], &inputs, true)
-        }
+        Backward::Fused { twin, .. } => twin_gradients(twin, &op.inputs, grad),
         Backward::FirstOrder(_) if create_graph => tensor::op_panic(
             op.name.name(),
             "has a first-order backward only (Var::from_op or a Function): gradients of its gradient need a backward written with Var ops (Var::from_differentiable_op)".to_string(),
         ),
         Backward::FirstOrder(f) => constants(f(&grad.value_ref())),
     }
+}
+
+/// A fused op's backward with `create_graph`: its forward rebuilt with primitives (the twin) and
+/// differentiated, with the graph kept, so the gradients can be differentiated again.
+///
+/// The twin is built on one stand-in per input slot (an identity op), and the walk stops at the
+/// stand-ins. That gives each slot its own partial derivative, as a backward must: the same node
+/// may fill two slots (`x.attention(&x, &x, None)`), and the outer walk adds the slots' shares
+/// itself. It also keeps the walk from running on into the graph behind the inputs.
+#[track_caller]
+fn twin_gradients<T: Float>(twin: &TwinFn<T>, inputs: &[Var<T>], grad: &Var<T>) -> Vec<Option<Var<T>>> {
+    let slots: Vec<Var<T>> = inputs.iter().map(stand_in).collect();
+    let y = twin(&slots);
+    if !y.requires_grad() {
+        return vec![None; inputs.len()];
+    }
+    let edge = Keep::Frontier(slots.iter().map(Var::id).collect());
+    let kept = run_backward(&[(y, grad.clone())], true, &edge);
+    slots.iter().map(|s| kept.get(&s.id()).cloned()).collect()
+}
+
+/// `x` itself, as a new node (an identity op) standing in for one input slot of a fused op.
+fn stand_in<T: Float>(x: &Var<T>) -> Var<T> {
+    let value = x.value();
+    Var::from_differentiable_op("twin_input", value, &[x], |a| vec![Some(a.grad.clone())])
 }
 
 /// Gradients of `outputs` with respect to `inputs`, as variables: the analogue of PyTorch's

@@ -443,3 +443,23 @@ fn a_chain_of_fused_ops_has_the_second_derivatives_of_its_composed_twin() {
         }
     }
 }
+
+/// One variable in several input slots of a fused op (`x.attention(&x, &x)`, a layer norm whose
+/// weight and bias are its input): with create_graph each slot must get its own partial
+/// derivative, as the fast kernel gives it, and the engine add them. (Differentiating the twin
+/// with respect to the variable itself would hand every slot the sum, counting it three times.)
+#[test]
+fn a_variable_in_several_slots_of_a_fused_op_is_counted_once_per_slot() {
+    let mut rng = rng_from_seed(7);
+    let x = Tensor::<f64>::rand_uniform_with(&[2, 3, 4], -1.0, 1.0, &mut rng);
+    let mask = causal(3, 3);
+    for mask in [None, Some(&mask)] {
+        let fused = |v: &[Var<f64>]| v[0].attention(&v[0], &v[0], mask).0;
+        let twin = |v: &[Var<f64>]| composed::attention(&v[0], &v[0], &v[0], mask).0;
+        compare("attention(x, x, x)", std::slice::from_ref(&x), 1, &fused, &twin).unwrap();
+    }
+    let row = Tensor::<f64>::rand_uniform_with(&[4], 0.5, 1.5, &mut rng);
+    let fused = |v: &[Var<f64>]| v[0].layer_norm(&v[0], Some(&v[0]), 1e-5);
+    let twin = |v: &[Var<f64>]| composed::layer_norm(&v[0], &v[0], Some(&v[0]), 1e-5);
+    compare("layer_norm(x, weight = x, bias = x)", &[row], 2, &fused, &twin).unwrap();
+}
