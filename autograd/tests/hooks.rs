@@ -295,3 +295,29 @@ fn removing_a_hook_of_a_dropped_variable_does_nothing() {
 fn a_hook_on_a_constant_is_refused() {
     Var::constant(Tensor::<f64>::zeros(&[2, 3])).register_hook(|_| None);
 }
+
+#[test]
+fn a_hook_in_front_of_a_fused_op_runs_once_with_and_without_create_graph() {
+    // With create_graph a fused op's gradient comes from its twin's own backward; that inner
+    // pass must stop at the op's inputs, not run (and apply) the hooks behind them again.
+    for create_graph in [false, true] {
+        let x = param(&A);
+        let calls = Rc::new(Cell::new(0));
+        let h = x.mul_scalar(1.0);
+        {
+            let calls = Rc::clone(&calls);
+            h.register_hook(move |g| {
+                calls.set(calls.get() + 1);
+                Some(g.mul_scalar(2.0))
+            });
+        }
+        let y = h.gelu_tanh().sum_all();
+        let dx = grad(&[&y], &[&x], create_graph)[0].clone().unwrap().value();
+        assert_eq!(calls.get(), 1, "create_graph {create_graph}");
+        let plain = Var::parameter(Tensor::from_vec(A.to_vec(), &[3]));
+        let unhooked = grad(&[&plain.gelu_tanh().sum_all()], &[&plain], false)[0].clone().unwrap().value();
+        let doubled: Vec<f64> = unhooked.to_vec().iter().map(|g| 2.0 * g).collect();
+        let close = dx.to_vec().iter().zip(&doubled).all(|(a, b)| (a - b).abs() < 1e-14);
+        assert!(close, "create_graph {create_graph}: {:?} vs {doubled:?}", dx.to_vec());
+    }
+}
