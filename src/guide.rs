@@ -34,3 +34,6 @@ pub mod ch10_where_the_time_goes {}
 
 #[doc = include_str!("../docs/guide/11-from-bigram-to-gpt.md")]
 pub mod ch11_from_bigram_to_gpt {}
+
+#[doc = include_str!("../docs/guide/12-the-backward-is-a-computation-too.md")]
+pub mod ch12_the_backward_is_a_computation_too {}

@@ -17,6 +17,11 @@
 // Every `unsafe` block and impl says why it is sound, in a `SAFETY:` comment the lint checks.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+/// The README's Rust examples, compiled and run as doctests so they cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use autograd;
 pub use tensor;
 pub use transformer;
