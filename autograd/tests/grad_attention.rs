@@ -4,13 +4,10 @@
 
 use autograd::{GradCheck, Var, composed};
 use proptest::prelude::*;
-use tensor::{Float, Tensor};
+use tensor::Tensor;
 
-/// The causal mask `(tq, tk)`: query `i` sits at position `i + tk - tq` and sees keys up to it.
-fn causal<T: Float>(tq: usize, tk: usize) -> Tensor<T> {
-    let data = (0..tq).flat_map(|i| (0..tk).map(move |j| if j > i + tk - tq { T::ONE } else { T::ZERO })).collect();
-    Tensor::from_vec(data, &[tq, tk])
-}
+mod common;
+use common::causal;
 
 /// `(B, h, T, d)` heads as the attention layer makes them: a `(B, T, h, d)` tensor permuted.
 fn heads(b: usize, h: usize, t: usize, d: usize, seed: u64) -> Tensor<f64> {

@@ -7,6 +7,9 @@ use autograd::{GradCheck, Var};
 use proptest::prelude::*;
 use tensor::Tensor;
 
+mod common;
+use common::{arb_mask_bits, arb_shape, causal, shape_axis_indices};
+
 /// Random values in [-1, 1) of `shape`; `strided` builds them transposed (all axes reversed)
 /// and permutes back, so the checked input is not contiguous.
 fn make_input(shape: &[usize], strided: bool, seed: u64) -> Tensor<f64> {
@@ -18,33 +21,14 @@ fn make_input(shape: &[usize], strided: bool, seed: u64) -> Tensor<f64> {
     Tensor::rand_uniform(&reversed, -1.0, 1.0, seed).permute(&axes)
 }
 
-fn arb_shape(max_ndim: usize) -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(1usize..=4, 1..=max_ndim)
-}
-
-/// A 0/1 mask of `numel` entries.
-fn arb_mask_bits(numel: usize) -> impl Strategy<Value = Vec<f64>> {
-    prop::collection::vec(prop::bool::weighted(0.4).prop_map(|b| if b { 1.0 } else { 0.0 }), numel)
-}
-
-/// The upper triangle above the diagonal (the future) of a (t, t) causal attention mask.
-fn causal_mask(t: usize) -> Tensor<f64> {
-    let bits = (0..t * t).map(|k| if k % t > k / t { 1.0 } else { 0.0 }).collect();
-    Tensor::from_vec(bits, &[t, t])
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
     fn index_select_gradcheck(
-        (shape, strided, seed, axis, indices) in (arb_shape(3), any::<bool>(), any::<u64>()).prop_flat_map(|(s, st, seed)| {
-            let n = s.len();
-            (Just(s), Just(st), Just(seed), 0..n)
-        }).prop_flat_map(|(s, st, seed, axis)| {
-            let size = s[axis];
-            (Just(s), Just(st), Just(seed), Just(axis), prop::collection::vec(0..size, 1..=6))
-        })
+        (shape, axis, indices) in shape_axis_indices(6),
+        strided in any::<bool>(),
+        seed in any::<u64>(),
     ) {
         let x = make_input(&shape, strided, seed);
         GradCheck::default().assert(std::slice::from_ref(&x), |v| v[0].index_select(axis as isize, &indices));
@@ -56,13 +40,9 @@ proptest! {
     /// rows added, so its shape is the table's with `indices.len()` along the axis.
     #[test]
     fn index_add_to_zeros_gradcheck(
-        (shape, strided, seed, axis, indices) in (arb_shape(3), any::<bool>(), any::<u64>()).prop_flat_map(|(s, st, seed)| {
-            let n = s.len();
-            (Just(s), Just(st), Just(seed), 0..n)
-        }).prop_flat_map(|(s, st, seed, axis)| {
-            let size = s[axis];
-            (Just(s), Just(st), Just(seed), Just(axis), prop::collection::vec(0..size, 1..=6))
-        })
+        (shape, axis, indices) in shape_axis_indices(6),
+        strided in any::<bool>(),
+        seed in any::<u64>(),
     ) {
         let mut rows = shape.clone();
         rows[axis] = indices.len();
@@ -73,15 +53,7 @@ proptest! {
     /// With an all-ones output gradient, every element of input slice `i` receives the number
     /// of times `i` was picked.
     #[test]
-    fn index_select_gradient_counts_repeats(
-        (shape, axis, indices) in arb_shape(3).prop_flat_map(|s| {
-            let n = s.len();
-            (Just(s), 0..n)
-        }).prop_flat_map(|(s, axis)| {
-            let size = s[axis];
-            (Just(s), Just(axis), prop::collection::vec(0..size, 1..=8))
-        })
-    ) {
+    fn index_select_gradient_counts_repeats((shape, axis, indices) in shape_axis_indices(8)) {
         let x = Var::parameter(Tensor::<f64>::rand_uniform(&shape, -1.0, 1.0, 7));
         let y = x.index_select(axis as isize, &indices);
         let g = y.backward_with_grad(&Tensor::ones(&y.shape()));
@@ -128,7 +100,7 @@ proptest! {
     ) {
         let scores = make_input(&[b, h, t, t], strided, seed);
         let random = Tensor::from_vec(bits, &[t, t]);
-        let causal = causal_mask(t);
+        let causal = causal(t, t);
         for mask in [random, causal.clone(), causal.mt()] {
             GradCheck::default().assert(std::slice::from_ref(&scores), |v| v[0].masked_fill(&mask, 0.75));
         }
@@ -152,7 +124,7 @@ fn embedding_lookup_gradient_accumulates_repeated_tokens() {
 fn causal_mask_with_negative_infinity_gives_zero_gradient_not_nan() {
     let (b, h, t) = (2, 2, 3);
     let scores = Var::parameter(Tensor::<f64>::rand_uniform(&[b, h, t, t], -1.0, 1.0, 5));
-    let masked = scores.masked_fill(&causal_mask(t), f64::NEG_INFINITY);
+    let masked = scores.masked_fill(&causal(t, t), f64::NEG_INFINITY);
     let g = masked.backward_with_grad(&Tensor::ones(&[b, h, t, t]));
     let g = g.get(&scores).unwrap().to_vec();
     let v = masked.value().to_vec();

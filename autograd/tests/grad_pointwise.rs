@@ -7,82 +7,43 @@
 use autograd::{GradCheck, Var};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tensor::{Float, Tensor, TensorRng};
+use tensor::{Float, Tensor};
 
 mod common;
-use common::{Strided, layout, make};
-
-/// Uniform values in `[lo, hi)` passed through `f`.
-fn uniform(lo: f64, hi: f64, f: fn(f64) -> f64) -> impl Fn(&[usize], &mut TensorRng) -> Tensor<f64> {
-    move |s, rng| Tensor::rand_uniform_with(s, lo, hi, rng).map(f)
-}
-
-fn same(x: f64) -> f64 {
-    x
-}
-
-/// Moves x at least 0.1 away from 0, where abs and relu have their kink.
-fn away_from_zero(x: f64) -> f64 {
-    if x < 0.0 { x - 0.1 } else { x + 0.1 }
-}
+use common::{Strided, Unary, away_from_zero, grid, layout, make, operand_shape, same, uniform};
 
 fn shape() -> impl Strategy<Value = Vec<usize>> {
     vec(1usize..4, 1..=3)
 }
 
-/// One unary op under test: its name, the input domain (away from kinks and singularities), the op.
-struct Unary {
-    name: &'static str,
-    lo: f64,
-    hi: f64,
-    shift: fn(f64) -> f64,
-    op: fn(&Var<f64>) -> Var<f64>,
-    kernel: fn(&Tensor<f64>) -> Tensor<f64>,
-}
+/// The tensor kernel a unary op's values must equal.
+type Kernel = fn(&Tensor<f64>) -> Tensor<f64>;
 
-const UNARY: &[Unary] = &[
-    Unary { name: "exp", lo: -2.0, hi: 2.0, shift: same, op: |x| x.exp(), kernel: |t| t.exp() },
-    Unary { name: "log", lo: 0.2, hi: 3.0, shift: same, op: |x| x.log(), kernel: |t| t.log() },
-    Unary { name: "sqrt", lo: 0.2, hi: 3.0, shift: same, op: |x| x.sqrt(), kernel: |t| t.sqrt() },
-    Unary { name: "rsqrt", lo: 0.2, hi: 3.0, shift: same, op: |x| x.rsqrt(), kernel: |t| t.rsqrt() },
-    Unary { name: "powf(2.5)", lo: 0.2, hi: 2.0, shift: same, op: |x| x.powf(2.5), kernel: |t| t.powf(2.5) },
-    Unary { name: "powf(-1.5)", lo: 0.3, hi: 2.0, shift: same, op: |x| x.powf(-1.5), kernel: |t| t.powf(-1.5) },
-    Unary { name: "powf(3)", lo: -2.0, hi: 2.0, shift: same, op: |x| x.powf(3.0), kernel: |t| t.powf(3.0) },
-    Unary { name: "powf(0)", lo: -2.0, hi: 2.0, shift: same, op: |x| x.powf(0.0), kernel: |t| t.powf(0.0) },
-    Unary { name: "abs", lo: -2.0, hi: 2.0, shift: away_from_zero, op: |x| x.abs(), kernel: |t| t.abs() },
-    Unary { name: "tanh", lo: -3.0, hi: 3.0, shift: same, op: |x| x.tanh(), kernel: |t| t.tanh() },
-    Unary { name: "sigmoid", lo: -4.0, hi: 4.0, shift: same, op: |x| x.sigmoid(), kernel: |t| t.sigmoid() },
-    Unary { name: "relu", lo: -2.0, hi: 2.0, shift: away_from_zero, op: |x| x.relu(), kernel: |t| t.relu() },
-    Unary { name: "gelu_tanh", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_tanh(), kernel: |t| t.gelu_tanh() },
-    Unary { name: "gelu_erf", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_erf(), kernel: |t| t.gelu_erf() },
-    Unary {
-        name: "erf",
-        lo: -3.0,
-        hi: 3.0,
-        shift: same,
-        op: |x| x.erf(),
-        kernel: |t| t.map(<f64 as tensor::Float>::erf),
-    },
+/// Each unary op under test with its tensor kernel.
+const UNARY: &[(Unary, Kernel)] = &[
+    (Unary { name: "exp", lo: -2.0, hi: 2.0, shift: same, op: |x| x.exp() }, |t| t.exp()),
+    (Unary { name: "log", lo: 0.2, hi: 3.0, shift: same, op: |x| x.log() }, |t| t.log()),
+    (Unary { name: "sqrt", lo: 0.2, hi: 3.0, shift: same, op: |x| x.sqrt() }, |t| t.sqrt()),
+    (Unary { name: "rsqrt", lo: 0.2, hi: 3.0, shift: same, op: |x| x.rsqrt() }, |t| t.rsqrt()),
+    (Unary { name: "powf(2.5)", lo: 0.2, hi: 2.0, shift: same, op: |x| x.powf(2.5) }, |t| t.powf(2.5)),
+    (Unary { name: "powf(-1.5)", lo: 0.3, hi: 2.0, shift: same, op: |x| x.powf(-1.5) }, |t| t.powf(-1.5)),
+    (Unary { name: "powf(3)", lo: -2.0, hi: 2.0, shift: same, op: |x| x.powf(3.0) }, |t| t.powf(3.0)),
+    (Unary { name: "powf(0)", lo: -2.0, hi: 2.0, shift: same, op: |x| x.powf(0.0) }, |t| t.powf(0.0)),
+    (Unary { name: "abs", lo: -2.0, hi: 2.0, shift: away_from_zero, op: |x| x.abs() }, |t| t.abs()),
+    (Unary { name: "tanh", lo: -3.0, hi: 3.0, shift: same, op: |x| x.tanh() }, |t| t.tanh()),
+    (Unary { name: "sigmoid", lo: -4.0, hi: 4.0, shift: same, op: |x| x.sigmoid() }, |t| t.sigmoid()),
+    (Unary { name: "relu", lo: -2.0, hi: 2.0, shift: away_from_zero, op: |x| x.relu() }, |t| t.relu()),
+    (Unary { name: "gelu_tanh", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_tanh() }, |t| t.gelu_tanh()),
+    (Unary { name: "gelu_erf", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_erf() }, |t| t.gelu_erf()),
+    (Unary { name: "erf", lo: -3.0, hi: 3.0, shift: same, op: |x| x.erf() }, |t| t.map(<f64 as tensor::Float>::erf)),
 ];
-
-/// Broadcast operand shapes for `out`: drop `drop` leading axes, then set the axes flagged in `ones` to 1.
-fn operand_shape(out: &[usize], drop: usize, ones: &[bool]) -> Vec<usize> {
-    let drop = drop.min(out.len());
-    out[drop..].iter().zip(&ones[drop..]).map(|(&d, &one)| if one { 1 } else { d }).collect()
-}
-
-/// Multiples of 0.5 in [-2, 2], shifted by `offset`: with offsets 0 and 0.25, two operands
-/// never come closer than 0.25, far from maximum's and minimum's kink at a tie.
-fn grid(offset: f64) -> impl Fn(&[usize], &mut TensorRng) -> Tensor<f64> {
-    move |s, rng| Tensor::rand_uniform_with(s, -2.0, 2.0, rng).map(|u: f64| (u * 2.0).round() / 2.0 + offset)
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
     fn unary_gradients_match_finite_differences(shape in shape(), layout in layout(), seed in any::<u64>()) {
-        for case in UNARY {
+        for (case, _) in UNARY {
             let x = make(&shape, layout, seed, uniform(case.lo, case.hi, case.shift));
             let result = GradCheck::default().check(&[x], |v| (case.op)(&v[0]));
             prop_assert!(result.is_ok(), "{} on {:?} ({:?}): {}", case.name, shape, layout, result.unwrap_err());
@@ -91,11 +52,11 @@ proptest! {
 
     #[test]
     fn unary_values_match_the_tensor_kernels(shape in shape(), layout in layout(), seed in any::<u64>()) {
-        for case in UNARY {
+        for (case, kernel) in UNARY {
             let x = make(&shape, layout, seed, uniform(case.lo, case.hi, case.shift));
             let y = (case.op)(&Var::parameter(x.clone()));
             prop_assert_eq!(y.shape(), shape.clone(), "{}", case.name);
-            prop_assert_eq!(y.value().to_vec(), (case.kernel)(&x).to_vec(), "{}", case.name);
+            prop_assert_eq!(y.value().to_vec(), kernel(&x).to_vec(), "{}", case.name);
         }
     }
 

@@ -7,16 +7,11 @@ use proptest::prelude::*;
 use tensor::Tensor;
 
 mod common;
-use common::{Strided, layout as arb_layout, make};
+use common::{Strided, arb_shape, layout as arb_layout, make};
 
 /// Random values in [-1, 1) with the given shape and layout.
 fn make_input(shape: &[usize], layout: Strided, seed: u64) -> Tensor<f64> {
     make(shape, layout, seed, |s, rng| Tensor::rand_uniform_with(s, -1.0, 1.0, rng))
-}
-
-/// A shape of 1 to `max_ndim` axes of sizes 1..=4.
-fn arb_shape(max_ndim: usize) -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(1usize..=4, 1..=max_ndim)
 }
 
 /// A random input: (tensor, its layout for the failure message).

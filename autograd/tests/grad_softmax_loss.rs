@@ -4,10 +4,11 @@
 
 use autograd::{GradCheck, Var, composed};
 use proptest::prelude::*;
-use tensor::{Float, Tensor, TensorRng, assert_allclose, rng_from_seed};
+use tensor::{Float, Tensor, assert_allclose, rng_from_seed};
 
-/// An op along an axis, fused or composed.
-type AxisOp = fn(&Var<f64>, isize) -> Var<f64>;
+mod common;
+use common::{SOFTMAX_FAMILY, ignore_for, shape_and_axis, targets};
+
 /// An op of one variable.
 type UnaryOp<T> = fn(&Var<T>) -> Var<T>;
 /// An op, the weights of its output's gradient, and the reference value and input gradient.
@@ -38,32 +39,6 @@ fn input(shape: &[usize], kind: u8, seed: u64, scale: f64) -> Tensor<f64> {
     }
 }
 
-/// A shape of 1 to 4 axes of sizes 1 to 4, and an axis of it, negative half of the time.
-fn shape_and_axis() -> impl Strategy<Value = (Vec<usize>, isize)> {
-    prop::collection::vec(1usize..=4, 1..=4).prop_flat_map(|shape| {
-        let n = shape.len() as isize;
-        (Just(shape), -n..n)
-    })
-}
-
-/// Random targets for `n` rows of `c` classes, about a third of them replaced by `ignore` when
-/// given; row 0 always keeps a real class different from `ignore`, so the loss is never NaN.
-fn targets(n: usize, c: usize, ignore: Option<usize>, rng: &mut TensorRng) -> Vec<usize> {
-    use rand::Rng;
-    let mut t: Vec<usize> = (0..n).map(|_| rng.random_range(0..c)).collect();
-    if let Some(ig) = ignore {
-        for ti in t.iter_mut().skip(1) {
-            if rng.random::<f64>() < 0.35 {
-                *ti = ig;
-            }
-        }
-        if t[0] == ig {
-            t[0] = (ig + 1) % c;
-        }
-    }
-    t
-}
-
 /// `a` against the reference `b`: within `rel` of `b`'s largest magnitude, elementwise and
 /// norm-wise. The norm-wise part is needed because gradients like `y * (g - sum(g y))` are
 /// differences that cancel to near 0 in some entries, where an elementwise relative error says
@@ -91,35 +66,27 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
-    fn fused_softmax_family_passes_gradcheck((shape, axis) in shape_and_axis(), kind in 0u8..3, seed in 0u64..1000) {
+    fn fused_softmax_family_passes_gradcheck((shape, axis) in shape_and_axis(4), kind in 0u8..3, seed in 0u64..1000) {
         let x = input(&shape, kind, seed, 3.0);
         let check = GradCheck::default();
-        check.assert(std::slice::from_ref(&x), |v| v[0].softmax(axis));
-        check.assert(std::slice::from_ref(&x), |v| v[0].log_softmax(axis));
-        check.assert(std::slice::from_ref(&x), |v| v[0].logsumexp(axis, true));
-        check.assert(std::slice::from_ref(&x), |v| v[0].logsumexp(axis, false));
+        for (_, fused, _) in SOFTMAX_FAMILY {
+            check.assert(std::slice::from_ref(&x), |v| fused(&v[0], axis));
+        }
     }
 
     #[test]
-    fn composed_softmax_family_passes_gradcheck((shape, axis) in shape_and_axis(), kind in 0u8..3, seed in 0u64..1000) {
+    fn composed_softmax_family_passes_gradcheck((shape, axis) in shape_and_axis(4), kind in 0u8..3, seed in 0u64..1000) {
         let x = input(&shape, kind, seed, 3.0);
         let check = GradCheck::default();
-        check.assert(std::slice::from_ref(&x), |v| composed::softmax(&v[0], axis));
-        check.assert(std::slice::from_ref(&x), |v| composed::log_softmax(&v[0], axis));
-        check.assert(std::slice::from_ref(&x), |v| composed::logsumexp(&v[0], axis, true));
-        check.assert(std::slice::from_ref(&x), |v| composed::logsumexp(&v[0], axis, false));
+        for (_, _, twin) in SOFTMAX_FAMILY {
+            check.assert(std::slice::from_ref(&x), |v| twin(&v[0], axis));
+        }
     }
 
     #[test]
-    fn fused_softmax_family_equals_composed((shape, axis) in shape_and_axis(), kind in 0u8..3, seed in 0u64..1000) {
+    fn fused_softmax_family_equals_composed((shape, axis) in shape_and_axis(4), kind in 0u8..3, seed in 0u64..1000) {
         let x = input(&shape, kind, seed, 5.0);
-        let pairs: [(&str, AxisOp, AxisOp); 4] = [
-            ("softmax", |x, a| x.softmax(a), |x, a| composed::softmax(x, a)),
-            ("log_softmax", |x, a| x.log_softmax(a), |x, a| composed::log_softmax(x, a)),
-            ("logsumexp keepdim", |x, a| x.logsumexp(a, true), |x, a| composed::logsumexp(x, a, true)),
-            ("logsumexp", |x, a| x.logsumexp(a, false), |x, a| composed::logsumexp(x, a, false)),
-        ];
-        for (name, fused, reference) in pairs {
+        for (name, fused, reference) in SOFTMAX_FAMILY {
             let (y, gx) = value_and_grad(&x, seed + 1, |v| fused(v, axis));
             let (y_ref, gx_ref) = value_and_grad(&x, seed + 1, |v| reference(v, axis));
             prop_assert_eq!(y.shape(), y_ref.shape(), "{}", name);
@@ -234,16 +201,6 @@ fn softmax_family_is_stable_and_accurate_at_1e4_in_f32() {
 // ---------------------------------------------------------------------------------------------
 // Cross-entropy
 // ---------------------------------------------------------------------------------------------
-
-/// The three ways to mark ignored rows: none, a value outside the classes (like PyTorch's -100),
-/// and a real class (e.g. a padding token id).
-fn ignore_for(mode: u8, c: usize) -> Option<usize> {
-    match mode {
-        0 => None,
-        1 => Some(c),
-        _ => Some(c / 2),
-    }
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]

@@ -37,7 +37,11 @@ use proptest::prelude::*;
 use tensor::{Tensor, TensorRng, rng_from_seed};
 
 mod common;
-use common::{Strided, layout, make};
+use common::{
+    SOFTMAX_FAMILY, Strided, Unary, arb_mask_bits, arb_shape, attention_mask, attention_shapes, away_from_zero, causal,
+    cross_entropy_case, distinct, grid, layout, make, operand_shape, problem, same, shape_and_axis, shape_axis_indices,
+    uniform,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Inputs and the check
@@ -74,20 +78,6 @@ fn make_in(
     }
 }
 
-/// Uniform values in `[lo, hi)` passed through `f`.
-fn uniform(lo: f64, hi: f64, f: fn(f64) -> f64) -> impl Fn(&[usize], &mut TensorRng) -> Tensor<f64> {
-    move |s, rng| Tensor::rand_uniform_with(s, lo, hi, rng).map(f)
-}
-
-fn same(x: f64) -> f64 {
-    x
-}
-
-/// Moves x at least 0.1 away from 0, where abs and relu have their kink.
-fn away_from_zero(x: f64) -> f64 {
-    if x < 0.0 { x - 0.1 } else { x + 0.1 }
-}
-
 /// Values in [-1, 1) in `layout`.
 fn input(shape: &[usize], layout: Layout, seed: u64) -> Tensor<f64> {
     make_in(shape, layout, seed, uniform(-1.0, 1.0, same))
@@ -108,11 +98,6 @@ fn gradgrad(
 /// `y * y`: makes the gradient reaching `y` depend on the inputs (2 y v).
 fn sq(y: Var<f64>) -> Var<f64> {
     y.mul(&y)
-}
-
-/// A shape of 1 to `max_ndim` axes of sizes 1..=4.
-fn arb_shape(max_ndim: usize) -> impl Strategy<Value = Vec<usize>> {
-    vec(1usize..=4, 1..=max_ndim)
 }
 
 /// Two shapes that broadcast together: a base shape and a copy with random axes set to 1 and
@@ -233,15 +218,6 @@ proptest! {
 // Pointwise
 // ---------------------------------------------------------------------------------------------
 
-/// One unary op under test: its name, the input domain (away from kinks and singularities), the op.
-struct Unary {
-    name: &'static str,
-    lo: f64,
-    hi: f64,
-    shift: fn(f64) -> f64,
-    op: fn(&Var<f64>) -> Var<f64>,
-}
-
 const UNARY: &[Unary] = &[
     Unary { name: "exp", lo: -2.0, hi: 2.0, shift: same, op: |x| x.exp() },
     Unary { name: "log", lo: 0.2, hi: 3.0, shift: same, op: |x| x.log() },
@@ -262,18 +238,6 @@ const UNARY: &[Unary] = &[
     Unary { name: "gelu_tanh", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_tanh() },
     Unary { name: "gelu_erf", lo: -3.0, hi: 3.0, shift: same, op: |x| x.gelu_erf() },
 ];
-
-/// Broadcast operand shapes for `out`: drop `drop` leading axes, then set the axes flagged in `ones` to 1.
-fn operand_shape(out: &[usize], drop: usize, ones: &[bool]) -> Vec<usize> {
-    let drop = drop.min(out.len());
-    out[drop..].iter().zip(&ones[drop..]).map(|(&d, &one)| if one { 1 } else { d }).collect()
-}
-
-/// Multiples of 0.5 in [-2, 2], shifted by `offset`: with offsets 0 and 0.25, two operands
-/// never come closer than 0.25, far from maximum's and minimum's kink at a tie.
-fn grid(offset: f64) -> impl Fn(&[usize], &mut TensorRng) -> Tensor<f64> {
-    move |s, rng| Tensor::rand_uniform_with(s, -2.0, 2.0, rng).map(|u: f64| (u * 2.0).round() / 2.0 + offset)
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10))]
@@ -312,61 +276,6 @@ proptest! {
 // Reductions
 // ---------------------------------------------------------------------------------------------
 
-/// Pairwise distinct values (ranks of random numbers, spaced 0.5 apart), so that every group has
-/// one maximum and a step of eps never changes which element it is.
-fn distinct(s: &[usize], rng: &mut TensorRng) -> Tensor<f64> {
-    let u = Tensor::<f64>::rand_uniform_with(s, 0.0, 1.0, rng).to_vec();
-    let mut order: Vec<usize> = (0..u.len()).collect();
-    order.sort_by(|&i, &j| u[i].total_cmp(&u[j]));
-    let mut ranked = vec![0.0; u.len()];
-    for (rank, &i) in order.iter().enumerate() {
-        ranked[i] = rank as f64 * 0.5 - 3.0;
-    }
-    Tensor::from_vec(ranked, s)
-}
-
-/// A reduction problem: a shape (1..=3 axes of sizes 1..4), a subset of its axes, each written
-/// as a negative axis or not, in increasing or decreasing order, and keepdim.
-#[derive(Clone, Debug)]
-struct Problem {
-    shape: Vec<usize>,
-    axes: Vec<isize>,
-    keepdim: bool,
-    layout: Layout,
-    seed: u64,
-}
-
-impl Problem {
-    /// Elements per reduced group.
-    fn group_size(&self) -> usize {
-        let nd = self.shape.len() as isize;
-        self.axes.iter().map(|&a| self.shape[a.rem_euclid(nd) as usize]).product()
-    }
-}
-
-fn problem() -> impl Strategy<Value = Problem> {
-    (
-        vec(1usize..4, 1..=3),
-        vec(any::<bool>(), 3),
-        vec(any::<bool>(), 3),
-        any::<bool>(),
-        any::<bool>(),
-        any_layout(),
-        any::<u64>(),
-    )
-        .prop_map(|(shape, pick, negative, reversed, keepdim, layout, seed)| {
-            let nd = shape.len();
-            let mut axes: Vec<isize> = (0..nd)
-                .filter(|&i| pick[i])
-                .map(|i| if negative[i] { i as isize - nd as isize } else { i as isize })
-                .collect();
-            if reversed {
-                axes.reverse();
-            }
-            Problem { shape, axes, keepdim, layout, seed }
-        })
-}
-
 /// A reduction over axes, with keepdim.
 type ReduceOp = fn(&Var<f64>, &[isize], bool) -> Var<f64>;
 
@@ -374,7 +283,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
     #[test]
-    fn reductions(p in problem()) {
+    fn reductions(p in problem(any_layout())) {
         let x = make_in(&p.shape, p.layout, p.seed, uniform(-2.0, 2.0, same));
         let (axes, keepdim) = (&p.axes, p.keepdim);
         let linear: [(&str, ReduceOp); 4] = [
@@ -396,7 +305,7 @@ proptest! {
     }
 
     #[test]
-    fn max_with_distinct_values(p in problem()) {
+    fn max_with_distinct_values(p in problem(any_layout())) {
         // A broadcast input repeats values (ties): max is checked on the strided layouts only.
         let layout = match p.layout { Layout::Broadcast => Layout::Strided(Strided::Transposed), l => l };
         let x = make_in(&p.shape, layout, p.seed, distinct);
@@ -501,36 +410,12 @@ proptest! {
 // Index ops
 // ---------------------------------------------------------------------------------------------
 
-/// A 0/1 mask of `numel` entries.
-fn arb_mask_bits(numel: usize) -> impl Strategy<Value = Vec<f64>> {
-    vec(prop::bool::weighted(0.4).prop_map(|b| if b { 1.0 } else { 0.0 }), numel)
-}
-
-/// The upper triangle above the diagonal (the future) of a (t, t) causal attention mask.
-fn causal_mask(t: usize) -> Tensor<f64> {
-    let bits = (0..t * t).map(|k| if k % t > k / t { 1.0 } else { 0.0 }).collect();
-    Tensor::from_vec(bits, &[t, t])
-}
-
-/// A shape, an axis of it, and 1..=6 indices into that axis (repeats likely).
-fn shape_axis_indices() -> impl Strategy<Value = (Vec<usize>, usize, Vec<usize>)> {
-    arb_shape(3)
-        .prop_flat_map(|s| {
-            let n = s.len();
-            (Just(s), 0..n)
-        })
-        .prop_flat_map(|(s, axis)| {
-            let size = s[axis];
-            (Just(s), Just(axis), vec(0..size, 1..=6))
-        })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10))]
 
     #[test]
     fn index_select_and_index_add_to_zeros(
-        (shape, axis, indices) in shape_axis_indices(),
+        (shape, axis, indices) in shape_axis_indices(6),
         layout in any_layout(),
         seed in any::<u64>(),
     ) {
@@ -568,7 +453,7 @@ proptest! {
         check_view(&format!("masked_fill {shape:?} ({layout:?})"), &x, |v| v.masked_fill(&mask, -2.5))?;
         // A (T, T) mask over (B, H, T, T) scores, and its transpose (a strided mask).
         let scores = input(&[b, h, t, t], layout, seed ^ 5);
-        let causal = causal_mask(t);
+        let causal = causal(t, t);
         for m in [causal.clone(), causal.mt()] {
             let what = format!("masked_fill ({b}, {h}, {t}, {t}) ({layout:?}) by a causal mask");
             check_view(&what, &scores, |v| v.masked_fill(&m, 0.75))?;
@@ -645,82 +530,13 @@ proptest! {
 // Fused ops: softmax family, cross-entropy, layer norm, attention; and dropout
 // ---------------------------------------------------------------------------------------------
 
-/// A shape of 1 to 3 axes of sizes 1 to 4, and an axis of it, negative half of the time.
-fn shape_and_axis() -> impl Strategy<Value = (Vec<usize>, isize)> {
-    vec(1usize..=4, 1..=3).prop_flat_map(|shape| {
-        let n = shape.len() as isize;
-        (Just(shape), -n..n)
-    })
-}
-
-/// Random targets for `n` rows of `c` classes, about a third of them replaced by `ignore` when
-/// given; row 0 always keeps a real class different from `ignore`, so the loss is never NaN.
-fn targets(n: usize, c: usize, ignore: Option<usize>, rng: &mut TensorRng) -> Vec<usize> {
-    use rand::Rng;
-    let mut t: Vec<usize> = (0..n).map(|_| rng.random_range(0..c)).collect();
-    if let Some(ig) = ignore {
-        for ti in t.iter_mut().skip(1) {
-            if rng.random::<f64>() < 0.35 {
-                *ti = ig;
-            }
-        }
-        if t[0] == ig {
-            t[0] = (ig + 1) % c;
-        }
-    }
-    t
-}
-
-/// The three ways to mark ignored rows: none, a value outside the classes (like PyTorch's -100),
-/// and a real class (e.g. a padding token id).
-fn ignore_for(mode: u8, c: usize) -> Option<usize> {
-    match mode {
-        0 => None,
-        1 => Some(c),
-        _ => Some(c / 2),
-    }
-}
-
-/// The causal mask `(tq, tk)`: query `i` sits at position `i + tk - tq` and sees keys up to it.
-fn causal(tq: usize, tk: usize) -> Tensor<f64> {
-    let data = (0..tq).flat_map(|i| (0..tk).map(move |j| if j > i + tk - tq { 1.0 } else { 0.0 })).collect();
-    Tensor::from_vec(data, &[tq, tk])
-}
-
-/// An attention mask for scores `(lead.., tq, tk)`: none (kind 0), causal (kind 1), or causal
-/// combined with a padding mask of shape `(lead.., 1, tk)` that blocks the last key of the first
-/// sequence (kind 2; broadcast over the queries, and over the heads when `lead` is `(B, 1)`).
-/// Every query sees key 0, so padding the last key leaves each row a key when `tk >= 2`.
-fn attention_mask(kind: u8, lead: &[usize], tq: usize, tk: usize) -> Option<Tensor<f64>> {
-    if kind == 0 {
-        return None;
-    }
-    let causal = causal(tq, tk);
-    if kind == 1 || tk < 2 {
-        return Some(causal);
-    }
-    let mut shape = lead.to_vec();
-    shape.extend([1, tk]);
-    let mut bits = vec![0.0; shape.iter().product()];
-    bits[tk - 1] = 1.0; // the first sequence's last key
-    Some(causal.maximum(&Tensor::from_vec(bits, &shape)))
-}
-
-type AxisOp = fn(&Var<f64>, isize) -> Var<f64>;
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10))]
 
     #[test]
-    fn softmax_log_softmax_logsumexp((shape, axis) in shape_and_axis(), layout in any_layout(), seed in any::<u64>()) {
+    fn softmax_log_softmax_logsumexp((shape, axis) in shape_and_axis(3), layout in any_layout(), seed in any::<u64>()) {
         let x = make_in(&shape, layout, seed, uniform(-3.0, 3.0, same));
-        let ops: [(&str, AxisOp); 4] = [
-            ("softmax", |x, a| x.softmax(a)),
-            ("log_softmax", |x, a| x.log_softmax(a)),
-            ("logsumexp keepdim", |x, a| x.logsumexp(a, true)),
-            ("logsumexp", |x, a| x.logsumexp(a, false)),
-        ];
-        for (name, op) in ops {
+        for (name, op, _) in SOFTMAX_FAMILY {
             let what = format!("{name} on {shape:?} ({layout:?}) along {axis}");
             gradgrad(&what, std::slice::from_ref(&x), |v| op(&v[0], axis))?;
             // A gradient into the fused op that depends on x: the twin's backward must use it.
@@ -730,18 +546,12 @@ proptest! {
 
     #[test]
     fn cross_entropy_plain_and_smoothed(
-        lead in vec(1usize..=3, 1..=2),
-        c in 2usize..=4,
-        mode in 0u8..3,
+        case in cross_entropy_case(4),
         eps in 0.0f64..=1.0,
         layout in any_layout(),
         seed in any::<u64>(),
     ) {
-        let ignore = ignore_for(mode, c);
-        let n: usize = lead.iter().product();
-        let t = targets(n, c, ignore, &mut rng_from_seed(seed));
-        let mut shape = lead.clone();
-        shape.push(c);
+        let (shape, ignore, t) = (case.shape(), case.ignore(), case.targets(seed));
         let logits = make_in(&shape, layout, seed, uniform(-3.0, 3.0, same));
         let what = format!("logits {shape:?} ({layout:?}), targets {t:?}, ignore {ignore:?}");
         let x = std::slice::from_ref(&logits);
@@ -776,25 +586,15 @@ proptest! {
     /// Any leading axes (none included), Tq <= Tk, d != dv, each mask kind, on strided q, k, v.
     /// The composed weights also take `masked_fill` with -inf into a softmax.
     #[test]
-    fn attention_with_and_without_a_mask(
-        lead in vec(1usize..=2, 0..=2),
-        tq in 1usize..=3,
-        extra in 0usize..=2,
-        (d, dv) in (1usize..=3, 1usize..=3),
-        mask_kind in 0u8..3,
-        layouts in vec(layout(), 3),
-        seed in any::<u64>(),
-    ) {
-        let tk = tq + extra;
-        let shape = |a: usize, b: usize| { let mut s = lead.clone(); s.extend([a, b]); s };
+    fn attention_with_and_without_a_mask(a in attention_shapes(3), layouts in vec(layout(), 3), seed in any::<u64>()) {
         let fill = uniform(-1.5, 1.5, same);
-        let q = make(&shape(tq, d), layouts[0], seed, &fill);
-        let k = make(&shape(tk, d), layouts[1], seed ^ 1, &fill);
-        let v = make(&shape(tk, dv), layouts[2], seed ^ 2, &fill);
-        let mask = attention_mask(mask_kind, &lead, tq, tk);
+        let q = make(&a.q(), layouts[0], seed, &fill);
+        let k = make(&a.k(), layouts[1], seed ^ 1, &fill);
+        let v = make(&a.v(), layouts[2], seed ^ 2, &fill);
+        let mask = a.mask();
         let inputs = [q, k, v];
-        let (s_q, s_k, s_v) = (shape(tq, d), shape(tk, d), shape(tk, dv));
-        let what = format!("attention of q {s_q:?}, k {s_k:?}, v {s_v:?} ({layouts:?}), mask {mask_kind}");
+        let (s_q, s_k, s_v) = (a.q(), a.k(), a.v());
+        let what = format!("attention of q {s_q:?}, k {s_k:?}, v {s_v:?} ({layouts:?}), mask {}", a.mask_kind);
         gradgrad(&what, &inputs, |x| x[0].attention(&x[1], &x[2], mask.as_ref()).0)?;
         gradgrad(format!("tanh({what})"), &inputs, |x| x[0].attention(&x[1], &x[2], mask.as_ref()).0.tanh())?;
         // The fused op's weights are a plain tensor; the composed twin's weights are a Var.

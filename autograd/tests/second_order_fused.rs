@@ -30,10 +30,13 @@
 use autograd::{Var, composed, grad_with};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tensor::{Tensor, TensorRng, rng_from_seed};
+use tensor::{Tensor, rng_from_seed};
 
 mod common;
-use common::{Strided, layout, make};
+use common::{
+    SOFTMAX_FAMILY, Strided, attention_mask, attention_shapes, causal, cross_entropy_case, layout, make, same,
+    shape_and_axis, targets, uniform,
+};
 
 /// The relative tolerance of fused against twin (of the reference's largest magnitude).
 const TIGHT: f64 = 1e-10;
@@ -49,7 +52,7 @@ type F<'a> = &'a dyn Fn(&[Var<f64>]) -> Var<f64>;
 
 /// Values in `[lo, hi)` of `shape` in `layout`.
 fn input(shape: &[usize], layout: Strided, seed: u64, lo: f64, hi: f64) -> Tensor<f64> {
-    make(shape, layout, seed, |s, rng: &mut TensorRng| Tensor::rand_uniform_with(s, lo, hi, rng))
+    make(shape, layout, seed, uniform(lo, hi, same))
 }
 
 /// The output gradient `v` (shape of the output) and one direction `u` per input, from `seed`.
@@ -170,68 +173,8 @@ fn compare(what: &str, inputs: &[Tensor<f64>], seed: u64, fused: F, twin: F) -> 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shapes, targets, masks
+// Packed attention split into heads
 // ---------------------------------------------------------------------------------------------
-
-/// A shape of 1 to 3 axes of sizes 1 to 4, and an axis of it, negative half of the time.
-fn shape_and_axis() -> impl Strategy<Value = (Vec<usize>, isize)> {
-    vec(1usize..=4, 1..=3).prop_flat_map(|shape| {
-        let n = shape.len() as isize;
-        (Just(shape), -n..n)
-    })
-}
-
-/// Random targets for `n` rows of `c` classes, about a third of them `ignore` when given; row 0
-/// always keeps a real class, so the loss is never NaN.
-fn targets(n: usize, c: usize, ignore: Option<usize>, rng: &mut TensorRng) -> Vec<usize> {
-    use rand::Rng;
-    let mut t: Vec<usize> = (0..n).map(|_| rng.random_range(0..c)).collect();
-    if let Some(ig) = ignore {
-        for ti in t.iter_mut().skip(1) {
-            if rng.random::<f64>() < 0.35 {
-                *ti = ig;
-            }
-        }
-        if t[0] == ig {
-            t[0] = (ig + 1) % c;
-        }
-    }
-    t
-}
-
-/// No ignored rows, an ignore value outside the classes, or a real class as the ignore value.
-fn ignore_for(mode: u8, c: usize) -> Option<usize> {
-    match mode {
-        0 => None,
-        1 => Some(c),
-        _ => Some(c / 2),
-    }
-}
-
-/// The causal mask `(tq, tk)` (1 = blocked): query `i` sits at position `i + tk - tq`.
-fn causal(tq: usize, tk: usize) -> Tensor<f64> {
-    let data = (0..tq).flat_map(|i| (0..tk).map(move |j| if j > i + tk - tq { 1.0 } else { 0.0 })).collect();
-    Tensor::from_vec(data, &[tq, tk])
-}
-
-/// An attention mask for scores `(lead.., tq, tk)`: none (kind 0), causal (kind 1), or causal
-/// combined with a padding mask of shape `(lead.., 1, tk)` that blocks the last key of the first
-/// sequence (kind 2; broadcast over the queries, and over the heads when `lead` is `(B, 1)`).
-/// Every query sees key 0, so padding the last key leaves each row a key when `tk >= 2`.
-fn attention_mask(kind: u8, lead: &[usize], tq: usize, tk: usize) -> Option<Tensor<f64>> {
-    if kind == 0 {
-        return None;
-    }
-    let causal = causal(tq, tk);
-    if kind == 1 || tk < 2 {
-        return Some(causal);
-    }
-    let mut shape = lead.to_vec();
-    shape.extend([1, tk]);
-    let mut bits = vec![0.0; shape.iter().product()];
-    bits[tk - 1] = 1.0; // the first sequence's last key
-    Some(causal.maximum(&Tensor::from_vec(bits, &shape)))
-}
 
 /// The packed `(B, T, 3 d)` projection split into `(B, h, T, d / h)` heads q, k, v by views, the
 /// way a reader would write it (narrow, reshape, permute).
@@ -250,36 +193,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
     #[test]
-    fn softmax_log_softmax_logsumexp((shape, axis) in shape_and_axis(), layout in layout(), seed in 0u64..1000) {
+    fn softmax_log_softmax_logsumexp((shape, axis) in shape_and_axis(3), layout in layout(), seed in 0u64..1000) {
         let x = [input(&shape, layout, seed, -3.0, 3.0)];
-        let what = |op: &str| format!("{op} on {shape:?} ({layout:?}) along {axis}");
-        compare(&what("softmax"), &x, seed, &|v| v[0].softmax(axis), &|v| composed::softmax(&v[0], axis))?;
-        compare(&what("log_softmax"), &x, seed, &|v| v[0].log_softmax(axis), &|v| composed::log_softmax(&v[0], axis))?;
-        for keepdim in [true, false] {
-            compare(
-                &what(&format!("logsumexp (keepdim {keepdim})")),
-                &x,
-                seed,
-                &|v| v[0].logsumexp(axis, keepdim),
-                &|v| composed::logsumexp(&v[0], axis, keepdim),
-            )?;
+        for (name, fused, twin) in SOFTMAX_FAMILY {
+            let what = format!("{name} on {shape:?} ({layout:?}) along {axis}");
+            compare(&what, &x, seed, &|v| fused(&v[0], axis), &|v| twin(&v[0], axis))?;
         }
     }
 
     #[test]
     fn cross_entropy_plain_and_smoothed_with_ignore_index(
-        lead in vec(1usize..=3, 1..=2),
-        c in 2usize..=5,
-        mode in 0u8..3,
+        case in cross_entropy_case(5),
         eps in 0.0f64..=1.0,
         layout in layout(),
         seed in 0u64..1000,
     ) {
-        let ignore = ignore_for(mode, c);
-        let n: usize = lead.iter().product();
-        let t = targets(n, c, ignore, &mut rng_from_seed(seed));
-        let mut shape = lead.clone();
-        shape.push(c);
+        let (shape, ignore, t) = (case.shape(), case.ignore(), case.targets(seed));
         let x = [input(&shape, layout, seed, -3.0, 3.0)];
         let what = format!("logits {shape:?} ({layout:?}), targets {t:?}, ignore {ignore:?}");
         compare(
@@ -324,30 +253,15 @@ proptest! {
 
     /// q, k and v all inputs, any leading axes, Tq <= Tk, d != dv, each mask kind.
     #[test]
-    fn attention_with_and_without_a_mask(
-        lead in vec(1usize..=2, 0..=2),
-        tq in 1usize..=3,
-        extra in 0usize..=2,
-        (d, dv) in (1usize..=4, 1usize..=3),
-        mask_kind in 0u8..3,
-        layouts in vec(layout(), 3),
-        seed in 0u64..1000,
-    ) {
-        let tk = tq + extra;
-        let shape = |a: usize, b: usize| { let mut s = lead.clone(); s.extend([a, b]); s };
+    fn attention_with_and_without_a_mask(a in attention_shapes(4), layouts in vec(layout(), 3), seed in 0u64..1000) {
         let inputs = [
-            input(&shape(tq, d), layouts[0], seed, -1.5, 1.5),
-            input(&shape(tk, d), layouts[1], seed + 1, -1.5, 1.5),
-            input(&shape(tk, dv), layouts[2], seed + 2, -1.5, 1.5),
+            input(&a.q(), layouts[0], seed, -1.5, 1.5),
+            input(&a.k(), layouts[1], seed + 1, -1.5, 1.5),
+            input(&a.v(), layouts[2], seed + 2, -1.5, 1.5),
         ];
-        let mask = attention_mask(mask_kind, &lead, tq, tk);
+        let mask = a.mask();
         compare(
-            &format!(
-                "attention of q {:?}, k {:?}, v {:?} ({layouts:?}), mask {mask_kind}",
-                shape(tq, d),
-                shape(tk, d),
-                shape(tk, dv)
-            ),
+            &format!("attention of q {:?}, k {:?}, v {:?} ({layouts:?}), mask {}", a.q(), a.k(), a.v(), a.mask_kind),
             &inputs,
             seed,
             &|x| x[0].attention(&x[1], &x[2], mask.as_ref()).0,

@@ -8,11 +8,14 @@
 mod common;
 
 use autograd::Var;
-use common::{eval_state, gradcheck, input, layer_config, randn, randomize, with_inputs};
+use common::{
+    PLACEMENTS, assert_pre_activations_away_from_kink, embedding, gradcheck, input, layer_config, randn, random_block,
+    random_decoder, random_decoder_block, random_encoder, random_feed_forward, random_head, random_layer_norm,
+    random_linear, random_mha, sdpa_inputs, with_inputs,
+};
 use tensor::{Tensor, rng_from_seed};
 use transformer::{
-    Activation, AttentionHead, Block, Decoder, DecoderBlock, Embedding, Encoder, FeedForward, Init, LayerNorm,
-    LearnedPositional, Linear, Module, MultiHeadAttention, NormPlacement, SinusoidalEncoding, causal_mask,
+    Activation, AttentionConfig, LearnedPositional, Module, NormPlacement, SinusoidalEncoding, causal_mask,
     combine_masks, padding_mask, scaled_dot_product_attention,
 };
 
@@ -21,10 +24,9 @@ const MIN: f64 = 1e-3; // 100 x the checker's atol
 // ---------------------------------------------------------------- Linear
 
 fn check_linear(bias: bool, x_shape: &[usize]) {
-    let lin = Linear::<f64>::new(4, 3, bias, Init::Xavier, &mut rng_from_seed(1));
+    let lin = random_linear(4, 3, bias, 1);
     let params = lin.named_parameters();
     assert_eq!(params.len(), if bias { 2 } else { 1 });
-    randomize(&params, 0.7, 2);
     let x = input(x_shape, 1.0, 3);
     let vars = with_inputs(params, &[("input", &x)]);
     gradcheck(&vars, MIN, || lin.forward(&x));
@@ -53,8 +55,7 @@ fn linear_without_bias_3d() {
 #[test]
 fn linear_on_a_transposed_input() {
     // A non-contiguous input (a transposed view) must give the same gradients as a contiguous one.
-    let lin = Linear::<f64>::new(4, 3, true, Init::Xavier, &mut rng_from_seed(1));
-    randomize(&lin.named_parameters(), 0.7, 2);
+    let lin = random_linear(4, 3, true, 1);
     let x = Var::parameter(randn(&[4, 3], 1.0, 3).mt()); // (3, 4), strided
     let vars = with_inputs(lin.named_parameters(), &[("input", &x)]);
     gradcheck(&vars, MIN, || lin.forward(&x));
@@ -65,10 +66,7 @@ fn linear_on_a_transposed_input() {
 #[test]
 fn embedding_with_repeated_ids() {
     for scaled in [false, true] {
-        let mut emb = Embedding::<f64>::new(5, 4, 1.0, &mut rng_from_seed(4));
-        if scaled {
-            emb = emb.scaled();
-        }
+        let emb = embedding(scaled);
         // Ids 1 and 3 repeat (their rows must receive the sum of the gradients), id 2 and 4 are unused.
         let ids = [1, 3, 1, 0, 3, 3];
         gradcheck(&emb.named_parameters(), MIN, || emb.forward(&ids, &[2, 3]));
@@ -112,8 +110,7 @@ fn learned_positional() {
 #[test]
 fn layer_norm() {
     for bias in [true, false] {
-        let ln = LayerNorm::<f64>::new(5, bias);
-        randomize(&ln.named_parameters(), 0.8, 8);
+        let ln = random_layer_norm(5, bias, 8);
         let x = Var::parameter(randn(&[2, 3, 5], 1.5, 9).add_scalar(0.7)); // non-zero mean
         let vars = with_inputs(ln.named_parameters(), &[("input", &x)]);
         gradcheck(&vars, MIN, || ln.forward(&x));
@@ -123,13 +120,10 @@ fn layer_norm() {
 #[test]
 fn feed_forward_each_activation() {
     for act in [Activation::Relu, Activation::GeluTanh, Activation::GeluErf] {
-        let ff = FeedForward::<f64>::new(4, 8, act, true, Init::Xavier, Init::Xavier, &mut rng_from_seed(10));
-        randomize(&ff.named_parameters(), 0.6, 11);
+        let ff = random_feed_forward(4, 8, act, 10);
         let x = input(&[2, 3, 4], 1.0, 12);
         if act == Activation::Relu {
-            // Finite differences are only valid away from ReLU's kink.
-            let pre = ff.fc.forward(&x).value().to_vec();
-            assert!(pre.iter().all(|v| v.abs() > 1e-3), "{act:?}: a pre-activation sits on the kink");
+            assert_pre_activations_away_from_kink(&ff, &x);
         }
         let vars = with_inputs(ff.named_parameters(), &[("input", &x)]);
         gradcheck(&vars, MIN, || ff.forward(&x));
@@ -139,13 +133,7 @@ fn feed_forward_each_activation() {
 // ---------------------------------------------------------------- Attention
 
 fn check_sdpa(q_shape: &[usize], kv_len: usize, mask: Option<&Tensor<f64>>) {
-    let mut k_shape = q_shape.to_vec();
-    let n = k_shape.len();
-    k_shape[n - 2] = kv_len;
-    let q = input(q_shape, 1.0, 13);
-    let k = input(&k_shape, 1.0, 14);
-    let v = input(&k_shape, 1.0, 15);
-    let vars = with_inputs(vec![], &[("q", &q), ("k", &k), ("v", &v)]);
+    let ([q, k, v], vars) = sdpa_inputs(q_shape, kv_len);
     gradcheck(&vars, MIN, || scaled_dot_product_attention(&q, &k, &v, mask).0);
     // The weights are a differentiable output too.
     gradcheck(&vars[..2], MIN, || scaled_dot_product_attention(&q, &k, &v, mask).1);
@@ -173,8 +161,7 @@ fn sdpa_padding() {
 
 #[test]
 fn attention_head_self_and_cross() {
-    let head = AttentionHead::<f64>::new(6, 4, true, Init::Xavier, &mut rng_from_seed(16));
-    randomize(&head.named_parameters(), 0.5, 17);
+    let head = random_head(6, 4, 16);
     let xq = input(&[2, 3, 6], 1.0, 18);
     let xkv = input(&[2, 4, 6], 1.0, 19);
     let vars = with_inputs(head.named_parameters(), &[("x_q", &xq), ("x_kv", &xkv)]);
@@ -184,16 +171,9 @@ fn attention_head_self_and_cross() {
     gradcheck(&vars, MIN, || head.forward(&xq, &xq, Some(&mask)).0);
 }
 
-/// [`common::mha`] with O(1) parameters.
-fn random_mha(d: usize, n_head: usize, seed: u64) -> MultiHeadAttention<f64> {
-    let m = common::mha(d, n_head, seed);
-    randomize(&m.named_parameters(), 0.5, seed + 1);
-    m
-}
-
 #[test]
 fn multi_head_self_attention() {
-    let m = random_mha(8, 2, 20);
+    let (m, _) = random_mha(AttentionConfig::new(8, 2), 20);
     let x = input(&[2, 3, 8], 1.0, 22);
     let vars = with_inputs(m.named_parameters(), &[("x", &x)]);
     gradcheck(&vars, MIN, || m.forward_self(&x, None).0);
@@ -203,7 +183,7 @@ fn multi_head_self_attention() {
 
 #[test]
 fn multi_head_cross_attention() {
-    let m = random_mha(8, 2, 23);
+    let (m, _) = random_mha(AttentionConfig::new(8, 2), 23);
     let xq = input(&[2, 2, 8], 1.0, 25);
     let mem = input(&[2, 4, 8], 1.0, 26);
     let vars = with_inputs(m.named_parameters(), &[("x_q", &xq), ("memory", &mem)]);
@@ -214,14 +194,11 @@ fn multi_head_cross_attention() {
 
 // ---------------------------------------------------------------- Layers and stacks
 
-const PLACEMENTS: [NormPlacement; 2] = [NormPlacement::Post, NormPlacement::Pre];
-
 #[test]
 fn block_post_and_pre() {
     for norm in PLACEMENTS {
         let c = layer_config(8, 2, 16, norm, Activation::GeluTanh);
-        let layer = Block::<f64>::new(&c, &eval_state(), &mut rng_from_seed(27));
-        randomize(&layer.named_parameters(), 0.5, 28);
+        let layer = random_block(&c, 27);
         let x = input(&[2, 3, 8], 1.0, 29);
         let pad = padding_mask(&[false, false, false, false, false, true], 2, 3);
         let vars = with_inputs(layer.named_parameters(), &[("x", &x)]);
@@ -233,8 +210,7 @@ fn block_post_and_pre() {
 fn decoder_block_post_and_pre() {
     for norm in PLACEMENTS {
         let c = layer_config(8, 2, 16, norm, Activation::GeluErf);
-        let layer = DecoderBlock::<f64>::new(&c, &eval_state(), &mut rng_from_seed(30));
-        randomize(&layer.named_parameters(), 0.5, 31);
+        let layer = random_decoder_block(&c, 30);
         let x = input(&[2, 3, 8], 1.0, 32);
         let mem = input(&[2, 4, 8], 1.0, 33);
         let causal = causal_mask(3, 3);
@@ -248,9 +224,8 @@ fn decoder_block_post_and_pre() {
 fn encoder_stack() {
     for norm in PLACEMENTS {
         let c = layer_config(8, 2, 16, norm, Activation::GeluTanh);
-        let enc = Encoder::<f64>::new(2, &c, &eval_state(), &mut rng_from_seed(34));
+        let enc = random_encoder(2, &c, 34);
         assert_eq!(enc.ln_f.is_some(), norm == NormPlacement::Pre);
-        randomize(&enc.named_parameters(), 0.5, 35);
         let x = input(&[1, 3, 8], 1.0, 36);
         let vars = with_inputs(enc.named_parameters(), &[("x", &x)]);
         gradcheck(&vars, MIN, || enc.forward(&x, None));
@@ -261,9 +236,8 @@ fn encoder_stack() {
 fn decoder_stack() {
     for norm in PLACEMENTS {
         let c = layer_config(8, 2, 16, norm, Activation::GeluTanh);
-        let dec = Decoder::<f64>::new(2, &c, &eval_state(), &mut rng_from_seed(37));
+        let dec = random_decoder(2, &c, 37);
         assert_eq!(dec.ln_f.is_some(), norm == NormPlacement::Pre);
-        randomize(&dec.named_parameters(), 0.5, 38);
         let x = input(&[1, 3, 8], 1.0, 39);
         let mem = input(&[1, 2, 8], 1.0, 40);
         let causal = causal_mask(3, 3);

@@ -40,12 +40,16 @@
 mod common;
 
 use autograd::{GradCheckReport, GradGradCheck, Var, grad, grad_with, graph_nodes, no_grad};
-use common::{eval_state, input, is_key_bias, layer_config, randn, randomize, with_inputs};
+use common::{
+    PLACEMENTS, assert_pre_activations_away_from_kink, assert_relu_inputs_away_from_kink, embedding, input,
+    is_key_bias, layer_config, randn, random_block, random_decoder, random_decoder_block, random_encoder,
+    random_feed_forward, random_head, random_layer_norm, random_linear, random_mha, randomize, sdpa_inputs,
+    seq2seq_loss, small_transformer_config, tiny_gpt, tiny_transformer, with_inputs,
+};
 use tensor::{Tensor, rng_from_seed};
 use transformer::{
-    Activation, AttentionConfig, AttentionHead, Block, Decoder, DecoderBlock, DropoutState, Embedding, Encoder,
-    FeedForward, Gpt, GptConfig, Init, KvCache, LayerNorm, LearnedPositional, Linear, Module, MultiHeadAttention,
-    NormPlacement, SinusoidalEncoding, Transformer, TransformerConfig, causal_mask, combine_masks, padding_mask,
+    Activation, AttentionConfig, Block, DropoutState, KvCache, LearnedPositional, Module, MultiHeadAttention,
+    NormPlacement, SinusoidalEncoding, TransformerConfig, causal_mask, combine_masks, padding_mask,
     scaled_dot_product_attention,
 };
 
@@ -182,10 +186,9 @@ fn gradgradcheck(
 const LINEAR: [(&str, Second); 3] = [("weight", Affine), ("bias", Zero), ("input", Affine)];
 
 fn check_linear(bias: bool, x: Tensor<f64>) {
-    let lin = Linear::<f64>::new(4, 3, bias, Init::Xavier, &mut rng_from_seed(1));
+    let lin = random_linear(4, 3, bias, 1);
     let params = lin.named_parameters();
     assert_eq!(params.len(), if bias { 2 } else { 1 });
-    randomize(&params, 0.7, 2);
     let x = Var::parameter(x);
     let vars = with_inputs(params, &[("input", &x)]);
     let expected: Vec<(&str, Second)> = LINEAR.into_iter().filter(|(n, _)| bias || *n != "bias").collect();
@@ -213,8 +216,7 @@ fn linear_on_non_contiguous_inputs() {
 #[test]
 fn linear_composed_with_a_nonlinearity() {
     // tanh(x W^T + b): now every input is curved, the bias too.
-    let lin = Linear::<f64>::new(4, 3, true, Init::Xavier, &mut rng_from_seed(5));
-    randomize(&lin.named_parameters(), 0.7, 6);
+    let lin = random_linear(4, 3, true, 5);
     let x = input(&[2, 3, 4], 1.0, 7);
     let vars = with_inputs(lin.named_parameters(), &[("input", &x)]);
     gradgradcheck(&vars, &[], || lin.forward(&x).tanh());
@@ -233,8 +235,7 @@ fn tanh_with_detached_backward(x: &Var<f64>) -> Var<f64> {
 #[should_panic(expected = "second-order gradient check")]
 fn a_lost_second_derivative_inside_a_layer_is_caught() {
     // The helper's own test: a layer whose nonlinearity has a first-order-only backward.
-    let lin = Linear::<f64>::new(4, 3, true, Init::Xavier, &mut rng_from_seed(5));
-    randomize(&lin.named_parameters(), 0.7, 6);
+    let lin = random_linear(4, 3, true, 5);
     let x = input(&[2, 3, 4], 1.0, 7);
     let vars = with_inputs(lin.named_parameters(), &[("input", &x)]);
     common::gradcheck(&vars, 1e-3, || tanh_with_detached_backward(&lin.forward(&x))); // first order passes
@@ -248,10 +249,7 @@ fn embedding_with_repeated_ids() {
     // Ids 1 and 3 repeat (their rows receive sums of gradients); ids 2 and 4 are unused.
     let ids = [1, 3, 1, 0, 3, 3];
     for scaled in [false, true] {
-        let mut emb = Embedding::<f64>::new(5, 4, 1.0, &mut rng_from_seed(4));
-        if scaled {
-            emb = emb.scaled();
-        }
+        let emb = embedding(scaled);
         // A lookup is linear in the table and its gradient (the output gradient added into the
         // rows read) does not depend on the table: the second-order gradient is 0, and the check
         // tests the backward's own backward through `grad_output` (adding rows is linear in v).
@@ -284,8 +282,7 @@ fn learned_positional() {
 #[test]
 fn layer_norm() {
     for bias in [true, false] {
-        let ln = LayerNorm::<f64>::new(5, bias);
-        randomize(&ln.named_parameters(), 0.8, 8);
+        let ln = random_layer_norm(5, bias, 8);
         let x = Var::parameter(randn(&[2, 3, 5], 1.5, 9).add_scalar(0.7)); // non-zero mean
         let vars = with_inputs(ln.named_parameters(), &[("input", &x)]);
         // y = x^ * gain + bias: affine in the gain, shifted by the bias; curved in x.
@@ -297,8 +294,7 @@ fn layer_norm() {
 #[test]
 fn layer_norm_on_a_broadcast_input() {
     // A stride-0 input: one (3, 5) sequence seen as a batch of two, every element read twice.
-    let ln = LayerNorm::<f64>::new(5, true);
-    randomize(&ln.named_parameters(), 0.8, 10);
+    let ln = random_layer_norm(5, true, 10);
     let x = randn(&[3, 5], 1.5, 11).broadcast_to(&[2, 3, 5]);
     assert_eq!(x.strides()[0], 0);
     let x = Var::parameter(x);
@@ -309,14 +305,11 @@ fn layer_norm_on_a_broadcast_input() {
 #[test]
 fn feed_forward_each_activation() {
     for act in [Activation::Relu, Activation::GeluTanh, Activation::GeluErf] {
-        let ff = FeedForward::<f64>::new(4, 8, act, true, Init::Xavier, Init::Xavier, &mut rng_from_seed(10));
-        randomize(&ff.named_parameters(), 0.6, 11);
+        let ff = random_feed_forward(4, 8, act, 10);
         let x = input(&[2, 3, 4], 1.0, 12);
         let vars = with_inputs(ff.named_parameters(), &[("input", &x)]);
         let expected: &[(&str, Second)] = if act == Activation::Relu {
-            // Finite differences are only valid away from ReLU's kink.
-            let pre = ff.fc.forward(&x).value().to_vec();
-            assert!(pre.iter().all(|v| v.abs() > 1e-3), "{act:?}: a pre-activation sits on the kink");
+            assert_pre_activations_away_from_kink(&ff, &x);
             // ReLU is piecewise linear: away from the kink the network is affine in each of its
             // variables alone (zero own second derivatives), bilinear in pairs of them.
             &[
@@ -337,13 +330,7 @@ fn feed_forward_each_activation() {
 // ---------------------------------------------------------------- Attention
 
 fn check_sdpa(q_shape: &[usize], kv_len: usize, mask: Option<&Tensor<f64>>) {
-    let mut k_shape = q_shape.to_vec();
-    let n = k_shape.len();
-    k_shape[n - 2] = kv_len;
-    let q = input(q_shape, 1.0, 13);
-    let k = input(&k_shape, 1.0, 14);
-    let v = input(&k_shape, 1.0, 15);
-    let vars = with_inputs(vec![], &[("q", &q), ("k", &k), ("v", &v)]);
+    let ([q, k, v], vars) = sdpa_inputs(q_shape, kv_len);
     // softmax(q k^T / sqrt(d)) v: curved in q and k, linear in v.
     gradgradcheck(&vars, &[("v", Affine)], || scaled_dot_product_attention(&q, &k, &v, mask).0);
     // The weights are a differentiable output too.
@@ -372,8 +359,7 @@ fn sdpa_padding() {
 
 #[test]
 fn attention_head_self_and_cross() {
-    let head = AttentionHead::<f64>::new(4, 3, true, Init::Xavier, &mut rng_from_seed(16));
-    randomize(&head.named_parameters(), 0.5, 17);
+    let head = random_head(4, 3, 16);
     // Linear in the values; and since every row of weights sums to 1, the value bias only adds
     // itself to every output row: no gradient depends on it.
     let expected = [("value.weight", Affine), ("value.bias", Zero)];
@@ -409,14 +395,6 @@ fn kernels(y: &Var<f64>) -> Vec<Kernel> {
             _ => None,
         })
         .collect()
-}
-
-/// [`common::mha`] with `config` and O(1) parameters, and its dropout state.
-fn random_mha(config: AttentionConfig, seed: u64) -> (MultiHeadAttention<f64>, std::rc::Rc<DropoutState>) {
-    let state = eval_state();
-    let m = MultiHeadAttention::new(&config, &state, &mut rng_from_seed(seed));
-    randomize(&m.named_parameters(), 0.5, seed + 1);
-    (m, state)
 }
 
 /// Multi-head attention is linear in the values and the output projection, and its output bias
@@ -567,8 +545,6 @@ fn multi_head_attention_over_precomputed_keys_and_values() {
 
 // ---------------------------------------------------------------- Layers and stacks
 
-const PLACEMENTS: [NormPlacement; 2] = [NormPlacement::Post, NormPlacement::Pre];
-
 /// What a stack ending in a feed-forward sublayer does with its last parameters: pre-norm adds the
 /// feed-forward's output to the residual (affine in its last weight, shifted by its last bias);
 /// post-norm ends in a layer norm (affine in its gain, shifted by its bias). With a final norm
@@ -592,8 +568,7 @@ fn borrowed(v: &[(String, Second)]) -> Vec<(&str, Second)> {
 fn block_post_and_pre() {
     for norm in PLACEMENTS {
         let c = layer_config(4, 2, 8, norm, Activation::GeluTanh);
-        let layer = Block::<f64>::new(&c, &eval_state(), &mut rng_from_seed(27));
-        randomize(&layer.named_parameters(), 0.5, 28);
+        let layer = random_block(&c, 27);
         let x = input(&[2, 3, 4], 1.0, 29);
         let pad = padding_mask(&[false, false, false, false, false, true], 2, 3);
         let both = combine_masks(&causal_mask(3, 3), &pad);
@@ -625,8 +600,7 @@ fn block_with_dropout_takes_the_composed_attention() {
 fn decoder_block_post_and_pre() {
     for norm in PLACEMENTS {
         let c = layer_config(4, 2, 8, norm, Activation::GeluErf);
-        let layer = DecoderBlock::<f64>::new(&c, &eval_state(), &mut rng_from_seed(30));
-        randomize(&layer.named_parameters(), 0.5, 31);
+        let layer = random_decoder_block(&c, 30);
         let x = input(&[2, 3, 4], 1.0, 32);
         let mem = input(&[2, 2, 4], 1.0, 33);
         let causal = causal_mask(3, 3);
@@ -642,9 +616,8 @@ fn decoder_block_post_and_pre() {
 fn encoder_stack() {
     for norm in PLACEMENTS {
         let c = layer_config(4, 2, 8, norm, Activation::GeluTanh);
-        let enc = Encoder::<f64>::new(2, &c, &eval_state(), &mut rng_from_seed(34));
+        let enc = random_encoder(2, &c, 34);
         assert_eq!(enc.ln_f.is_some(), norm == NormPlacement::Pre);
-        randomize(&enc.named_parameters(), 0.5, 35);
         let x = input(&[2, 3, 4], 1.0, 36);
         let pad = padding_mask(&[false, false, false, false, true, true], 2, 3);
         let vars = with_inputs(enc.named_parameters(), &[("x", &x)]);
@@ -657,9 +630,8 @@ fn encoder_stack() {
 fn decoder_stack() {
     for norm in PLACEMENTS {
         let c = layer_config(4, 2, 8, norm, Activation::GeluTanh);
-        let dec = Decoder::<f64>::new(2, &c, &eval_state(), &mut rng_from_seed(37));
+        let dec = random_decoder(2, &c, 37);
         assert_eq!(dec.ln_f.is_some(), norm == NormPlacement::Pre);
-        randomize(&dec.named_parameters(), 0.5, 38);
         let x = input(&[1, 3, 4], 1.0, 39);
         let mem = input(&[1, 2, 4], 1.0, 40);
         let causal = causal_mask(3, 3);
@@ -674,9 +646,7 @@ fn decoder_stack() {
 #[test]
 fn gpt_loss_against_all_parameters() {
     for bias in [true, false] {
-        let config = GptConfig { vocab_size: 5, block_size: 3, n_layer: 2, n_head: 2, n_embd: 4, dropout: 0.0, bias };
-        let gpt = Gpt::<f64>::new(config, 7);
-        gpt.set_training(false);
+        let gpt = tiny_gpt(3, 4, bias);
         let params = gpt.named_parameters();
         randomize(&params, 0.4, 1);
         // B = 2, T = 3 = block_size, so every row of wpe is used; token 4 appears only as a target.
@@ -691,81 +661,30 @@ fn gpt_loss_against_all_parameters() {
 }
 
 /// A tiny encoder-decoder: `d_model` 4, 2 heads, `d_ff` 8, one encoder and one decoder layer.
-fn tiny_transformer(tie_weights: bool, norm: NormPlacement) -> Transformer<f64> {
-    let config = TransformerConfig {
-        src_vocab: 6,
-        tgt_vocab: 5,
+fn tiny_config(tie_weights: bool, norm: NormPlacement) -> TransformerConfig {
+    TransformerConfig {
         d_model: 4,
-        n_head: 2,
         d_ff: 8,
         n_encoder_layers: 1,
         n_decoder_layers: 1,
         max_len: 4,
-        dropout: 0.0,
-        tie_weights,
-        norm,
-    };
-    Transformer::new(config, 11)
+        ..small_transformer_config((6, 5), 0.0, tie_weights, norm)
+    }
 }
 
 #[test]
 fn transformer_loss_against_all_parameters() {
     for (tie, norm) in [(true, NormPlacement::Post), (false, NormPlacement::Post), (false, NormPlacement::Pre)] {
-        let model = tiny_transformer(tie, norm);
-        model.set_training(false);
+        let model = tiny_transformer(tiny_config(tie, norm));
         let params = model.named_parameters();
         assert_eq!(params.iter().any(|(n, _)| n.starts_with("generator")), !tie);
         // Larger than the first-order sweep's 0.4: with 0.4 the encoder's query bias has an own
         // second derivative of only 6e-5 (attention scores near 0 make softmax nearly linear).
         randomize(&params, 0.6, 2);
-        // Source (B = 2, S = 3): the second sequence's last position is padding.
-        let src = [1, 5, 2, 3, 4, 0];
-        let src_pad = [false, false, false, false, false, true];
-        let tgt = [0, 1, 2, 0, 3, 3];
-        let targets = [1, 2, 4, 3, 3, 4];
-        assert_relu_inputs_away_from_kink(&model, &src, &src_pad, &tgt);
+        // A finite difference within 1e-3 of a ReLU's kink could straddle it.
+        assert_relu_inputs_away_from_kink(&model, 1e-3);
         // Every parameter, as for the GPT.
-        let loss = || {
-            let logits = model.forward(&src, [2, 3], &tgt, [2, 3], Some(&src_pad)); // (B, T, V)
-            logits.reshape(&[6, 5]).cross_entropy(&targets, None)
-        };
-        let report = gradgradcheck(&params, &[], loss);
+        let report = gradgradcheck(&params, &[], || seq2seq_loss(&model));
         assert_eq!(report.inputs.len(), params.len() + 1);
     }
-}
-
-/// Recomputes every ReLU's input of the model's forward pass (each feed-forward's `fc` output)
-/// and checks none is within 1e-3 of 0, where a finite difference could straddle the kink.
-fn assert_relu_inputs_away_from_kink(model: &Transformer<f64>, src: &[usize], src_pad: &[bool], tgt: &[usize]) {
-    let pre = model.config.norm == NormPlacement::Pre;
-    let mask = padding_mask::<f64>(src_pad, 2, 3);
-    let causal = causal_mask::<f64>(3, 3);
-    // One residual sublayer, as `block.rs` wraps them.
-    let residual = |x: &Var<f64>, ln: &LayerNorm<f64>, f: &dyn Fn(&Var<f64>) -> Var<f64>| {
-        if pre { x.add(&f(&ln.forward(x))) } else { ln.forward(&x.add(&f(x))) }
-    };
-    let mut closest = f64::INFINITY;
-    let mut track = |x: &Var<f64>, ln: &LayerNorm<f64>, fc: &Linear<f64>| {
-        let h = if pre { ln.forward(x) } else { x.clone() };
-        for v in fc.forward(&h).value().to_vec() {
-            closest = closest.min(v.abs());
-        }
-    };
-    no_grad(|| {
-        let mut x = model.positions.forward(&model.src_embed.forward(src, &[2, 3]), 0);
-        for l in &model.encoder.layers {
-            let a = residual(&x, &l.ln_1, &|h| l.attn.forward_self(h, Some(&mask)).0);
-            track(&a, &l.ln_2, &l.mlp.fc);
-            x = l.forward(&x, Some(&mask));
-        }
-        let memory = model.encode(src, [2, 3], Some(src_pad));
-        let mut y = model.positions.forward(&model.tgt_embed.forward(tgt, &[2, 3]), 0);
-        for l in &model.decoder.layers {
-            let a = residual(&y, &l.ln_1, &|h| l.attn.forward_self(h, Some(&causal)).0);
-            let b = residual(&a, &l.ln_2, &|h| l.cross_attn.forward_cross(h, &memory, Some(&mask)).0);
-            track(&b, &l.ln_3, &l.mlp.fc);
-            y = l.forward(&y, &memory, Some(&causal), Some(&mask));
-        }
-    });
-    assert!(closest > 1e-3, "a ReLU input is {closest:e} from the kink");
 }
