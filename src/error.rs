@@ -108,6 +108,106 @@ pub enum Error {
         /// Bytes available (`MemAvailable` in `/proc/meminfo`), if known.
         available: Option<u64>,
     },
+    /// A line of a `merges.txt` that is not two byte-level tokens separated by one space.
+    #[error("{path} line {line}: {reason}, found {text:?}")]
+    MalformedMerge {
+        /// The merges file.
+        path: PathBuf,
+        /// The line number, counting from 1 (the `#version` line is line 1).
+        line: usize,
+        /// The line as read.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A merge of a `merges.txt` whose part, or whose result, is not a token of the `vocab.json`.
+    #[error(
+        "{path} line {line}: the merge {text:?} needs the token {missing:?} (its {role}), which is not in the vocabulary"
+    )]
+    MergeNotInVocab {
+        /// The merges file.
+        path: PathBuf,
+        /// The line number, counting from 1.
+        line: usize,
+        /// The line as read: the merge's two parts.
+        text: String,
+        /// The token that is missing.
+        missing: String,
+        /// Which one it is: `"first part"`, `"second part"` or `"result"`.
+        role: &'static str,
+    },
+    /// A `vocab.json` whose ids are not exactly `0..n`.
+    #[error("{path}: its {count} tokens must have the ids 0..{count} with no gap, but no token has id {missing}")]
+    VocabIdsNotContiguous {
+        /// The vocabulary file.
+        path: PathBuf,
+        /// How many tokens it has.
+        count: usize,
+        /// The smallest id in `0..count` that no token has.
+        missing: usize,
+    },
+    /// A `vocab.json` that gives one id to two tokens.
+    #[error("{path}: the tokens {first:?} and {second:?} both have id {id}")]
+    DuplicateTokenId {
+        /// The vocabulary file.
+        path: PathBuf,
+        /// The id given twice.
+        id: u64,
+        /// The first token with it, in file order.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// A `vocab.json` that lists one token twice.
+    #[error("{path}: the token {token:?} is listed twice (ids {first} and {second})")]
+    DuplicateToken {
+        /// The vocabulary file.
+        path: PathBuf,
+        /// The token.
+        token: String,
+        /// Its first id, in file order.
+        first: u64,
+        /// Its second.
+        second: u64,
+    },
+    /// A `vocab.json` that is not a JSON object of tokens and ids.
+    #[error("{path} is not a vocabulary (a JSON object mapping each token to its id): {source}")]
+    BadVocabJson {
+        /// The vocabulary file.
+        path: PathBuf,
+        /// The parser's reason, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A byte-level vocabulary without the token of one of the 256 bytes.
+    #[error(
+        "{path}: no token for byte 0x{byte:02X} (written {ch:?}); a byte-level BPE vocabulary needs all \
+         256 byte tokens, so that any text can be encoded"
+    )]
+    MissingByteToken {
+        /// The vocabulary file.
+        path: PathBuf,
+        /// The byte.
+        byte: u8,
+        /// Its printable character, as `vocab.json` would write it.
+        ch: char,
+    },
+    /// A token id outside the vocabulary (in ids given to decode).
+    #[error("token id {id} is not in the vocabulary ({vocab_size} tokens, ids 0..{vocab_size})")]
+    UnknownTokenId {
+        /// The id.
+        id: usize,
+        /// The vocabulary's size.
+        vocab_size: usize,
+    },
+    /// A special token that cannot be added to a tokenizer.
+    #[error("cannot add the special token {text:?}: {reason}")]
+    BadSpecialToken {
+        /// The token's text.
+        text: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// `"the last finite training loss was 2.3716, at step 11"`, or that no step had one.

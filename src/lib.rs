@@ -11,6 +11,7 @@
 //! - [`bench_generate`]: the generation benchmark of the KV cache, token speed by context length;
 //! - [`buildup`]: from bigram to GPT, six models each adding one idea, trained alike;
 //! - [`seq2seq`]: the encoder-decoder trained on a task with the paper's recipe;
+//! - [`tokenizer`]: GPT-2's byte-level BPE, trained here or read from Hugging Face's files;
 //! - [`guide`]: the learner's guide, every code block compiled and run as a doctest;
 //! - [`figures`]: the guide's generated figures, each one function of the code it shows.
 
@@ -40,6 +41,7 @@ pub mod plot;
 pub mod report;
 pub mod sample;
 pub mod seq2seq;
+pub mod tokenizer;
 pub mod train;
 
 pub use error::{Error, Result};
