@@ -37,6 +37,9 @@ pub enum Command {
     /// Time training steps of nanoGPT's CPU configuration: ms/step, tokens/s, GFLOP/s, then a JSON line
     /// (with --generate: KV-cached generation, tokens/s by context length).
     Bench(BenchArgs),
+    /// Learn a byte-level BPE vocabulary (GPT-2's kind of tokenizer) from a text and write it as
+    /// Hugging Face's vocab.json and merges.txt.
+    Tokenizer(TokenizerArgs),
 }
 
 /// `train`: unset flags take the defaults of the chosen source (a task or nanoGPT's CPU config for text).
@@ -343,6 +346,25 @@ pub struct GradcheckArgs {
     /// Seed of the tiny model and its inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// `tokenizer`.
+#[derive(Args, Debug)]
+pub struct TokenizerArgs {
+    /// A UTF-8 text file to learn from, or `shakespeare` for the built-in tiny-shakespeare.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Tokens wanted: the 256 byte tokens, then one per merge learned (fewer if no pair of tokens
+    /// occurs twice any more). Special tokens come on top.
+    #[arg(long)]
+    pub vocab_size: usize,
+    /// The directory to write vocab.json and merges.txt in (created if needed). A file of either
+    /// name already there is never written over: the command refuses.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A special token to add after the learned ones, as GPT-2's `<|endoftext|>` (repeatable).
+    #[arg(long = "special-token", value_name = "TEXT")]
+    pub special_tokens: Vec<String>,
 }
 
 /// `graph`.

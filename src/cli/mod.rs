@@ -3,9 +3,11 @@
 mod args;
 mod commands;
 mod encdec;
+mod tokenizer;
 
 pub use args::{
-    BenchArgs, BuildupArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TrainArgs,
+    BenchArgs, BuildupArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TokenizerArgs,
+    TrainArgs,
 };
 pub use commands::train_config;
 
@@ -26,6 +28,7 @@ pub fn main() -> ExitCode {
         Some(Command::Gradcheck(a)) => commands::run_gradcheck(a),
         Some(Command::Graph(a)) => commands::run_graph(a),
         Some(Command::Bench(a)) => commands::run_bench(a),
+        Some(Command::Tokenizer(a)) => tokenizer::run_tokenizer(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
