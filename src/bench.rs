@@ -49,7 +49,7 @@ use tensor::{TensorRng, rng_from_seed};
 use transformer::optim::AdamW;
 use transformer::{Gpt, GptConfig, Module};
 
-use crate::data::{CharTokenizer, Dataset, TextData};
+use crate::data::{CharTokenizer, Dataset, TextData, Tokenizer};
 use crate::error::{Error, Result};
 use crate::train::{StepBatches, apply_update, step_gradients, with_workers_spinning};
 
@@ -262,7 +262,7 @@ fn random_tokens(vocab: usize, seed: u64) -> TextData {
     let mut rng = rng_from_seed(seed);
     let mut draw = |n: usize| (0..n).map(|_| rng.random_range(0..vocab)).collect::<Vec<usize>>();
     TextData {
-        tokenizer: CharTokenizer::from_chars(chars),
+        tokenizer: Tokenizer::Char(CharTokenizer::from_chars(chars)),
         train: draw(100_000),
         val: draw(10_000),
         name: format!("random tokens (vocab {vocab}, seed {seed})"),

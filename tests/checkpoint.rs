@@ -33,6 +33,7 @@ use gradlab::checkpoint::{
     EncDecMeta, MODEL_FILE, ModelMeta, RngState, STATE_FILE, TrainState, commit_temp, export_nanogpt, load_encdec,
     load_model, load_train_state, resolve, save, save_encdec, write_atomic, write_temp,
 };
+use gradlab::data::{CharTokenizer, Tokenizer};
 use gradlab::tensor::{Tensor, rng_from_seed};
 use gradlab::transformer::optim::{AdamW, Optimizer};
 use gradlab::transformer::{Gpt, GptConfig, Module, NormPlacement, Transformer, TransformerConfig};
@@ -60,7 +61,8 @@ fn config(bias: bool) -> GptConfig {
 }
 
 fn meta(config: GptConfig, seed: u64) -> ModelMeta {
-    ModelMeta { config, vocab: VOCAB.to_string(), step: 123, seed, source: "data:some dir/input \"1\".txt".into() }
+    let tokenizer = Tokenizer::Char(CharTokenizer::from_chars(VOCAB.chars().collect()));
+    ModelMeta { config, tokenizer, step: 123, seed, source: "data:some dir/input \"1\".txt".into() }
 }
 
 fn model(bias: bool, seed: u64) -> (Gpt<f32>, ModelMeta) {
@@ -135,7 +137,8 @@ fn save_then_load_gives_identical_parameters_logits_and_meta() {
         let (dir, m, meta) = saved(bias);
         let (loaded, loaded_meta) = load_model(dir.path()).unwrap();
         assert_eq!(loaded_meta, meta);
-        assert_eq!(loaded_meta.vocab.chars().collect::<Vec<_>>(), VOCAB.chars().collect::<Vec<_>>());
+        let Tokenizer::Char(tok) = &loaded_meta.tokenizer else { panic!("a character checkpoint") };
+        assert_eq!(tok.chars(), VOCAB.chars().collect::<Vec<_>>());
         assert_eq!(loaded.config, m.config);
         assert_eq!(param_bits(&loaded), param_bits(&m));
         assert_eq!(eval_logits(&loaded), eval_logits(&m));
@@ -532,7 +535,7 @@ fn train_state_errors() {
 fn save_rejects_meta_or_state_that_does_not_fit_the_model() {
     let dir = TempDir::new("save-errors");
     let (m, meta) = model(true, 1);
-    let wrong_vocab = ModelMeta { vocab: "abc".into(), ..meta.clone() };
+    let wrong_vocab = ModelMeta { tokenizer: Tokenizer::Char(CharTokenizer::from_corpus("abc")), ..meta.clone() };
     assert!(matches!(save(dir.path(), &m, &wrong_vocab, None), Err(Error::Config(_))));
     let wrong_config = ModelMeta { config: GptConfig { n_layer: 1, ..meta.config }, ..meta.clone() };
     assert!(matches!(save(dir.path(), &m, &wrong_config, None), Err(Error::Config(_))));

@@ -545,7 +545,7 @@ fn train_task_writes_checkpoint_metrics_and_plots() {
 fn greedy_reference(ckpt: &Path, prompt: &str, n: usize) -> String {
     let (model, meta) = load_model(ckpt).unwrap();
     model.set_training(false);
-    let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+    let tok = meta.tokenizer;
     let mut ids = tok.encode(prompt).unwrap();
     let (vocab, block) = (meta.config.vocab_size, meta.config.block_size);
     for _ in 0..n {

@@ -18,6 +18,13 @@
 //! splits `c_attn`'s output into q, k, v in that order, so the rows are stacked in that order.
 //! Biases are written only when `config.bias`. The metadata entry `"config"` holds nanoGPT's
 //! `GPTConfig` fields as JSON. The header of `tests/checkpoint.rs` has a PyTorch loader.
+//!
+//! The tokenizer is not exported, as nanoGPT keeps it apart from the weights (its `meta.pkl`);
+//! `config.vocab_size` says how many tokens the weights expect. A character model's vocabulary
+//! is the sorted characters of its text, as nanoGPT's `prepare.py` builds it; a BPE model's
+//! tokenizer is the `vocab.json` + `merges.txt` of `gradlab tokenizer` or the checkpoint's
+//! `"bpe_vocab"` and `"bpe_merges"` entries, which Hugging Face's `GPT2Tokenizer` reads (not
+//! tiktoken's GPT-2 encoding, which nanoGPT's `sample.py` falls back to).
 
 use std::collections::HashMap;
 use std::path::Path;

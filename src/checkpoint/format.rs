@@ -108,6 +108,11 @@ impl Parsed<'_> {
         self.metadata.get("format").map(String::as_str)
     }
 
+    /// A metadata value, if there is one (for optional entries).
+    pub(crate) fn meta_optional(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
+    }
+
     /// A metadata value, or an error naming the missing key.
     pub(crate) fn meta(&self, key: &str) -> Result<&str> {
         self.metadata.get(key).map(String::as_str).ok_or_else(|| self.error(format!("metadata has no \"{key}\" entry")))

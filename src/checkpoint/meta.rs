@@ -8,6 +8,18 @@
 //! "vocab":   "\n !$&',-.3:;?ABC..."  (a JSON string: the tokenizer's characters in id order)
 //! "step": "5000"   "seed": "1337"   "source": "data:input.txt"
 //! ```
+//!
+//! A model trained on byte-level BPE tokens carries its tokenizer whole, as the two files
+//! Hugging Face and `gradlab tokenizer` write, in place of `"vocab"`:
+//!
+//! ```text
+//! "tokenizer":  "bpe"
+//! "bpe_vocab":  "{\"!\":0,\"\\\"\":1,...}"   (the text of vocab.json)
+//! "bpe_merges": "#version: 0.2\nĠ t\n..."   (the text of merges.txt)
+//! ```
+//!
+//! A file without `"tokenizer"` is a character model, so checkpoints written before BPE load
+//! unchanged, and a character model's file is exactly what it was.
 
 use std::collections::HashMap;
 
@@ -15,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use transformer::GptConfig;
 
 use super::format::Parsed;
+use crate::data::{CharTokenizer, Tokenizer};
 use crate::error::{Error, Result};
+use crate::tokenizer::BpeTokenizer;
 
 /// The weights file's format name and version.
 pub(crate) const FORMAT: &str = "gradlab-gpt";
@@ -25,17 +39,19 @@ pub(crate) const VERSION: &str = "1";
 ///
 /// ```
 /// use gradlab::checkpoint::ModelMeta;
+/// use gradlab::data::{CharTokenizer, Tokenizer};
 /// use gradlab::transformer::GptConfig;
 /// let config = GptConfig { vocab_size: 3, block_size: 8, n_layer: 1, n_head: 1, n_embd: 4, dropout: 0.0, bias: true };
-/// let meta = ModelMeta { config, vocab: "abc".into(), step: 0, seed: 1, source: "task:sort".into() };
-/// assert_eq!(meta.vocab.chars().count(), meta.config.vocab_size);
+/// let tokenizer = Tokenizer::Char(CharTokenizer::from_corpus("abc"));
+/// let meta = ModelMeta { config, tokenizer, step: 0, seed: 1, source: "task:sort".into() };
+/// assert_eq!(meta.tokenizer.vocab_size(), meta.config.vocab_size);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelMeta {
     /// The model's hyperparameters.
     pub config: GptConfig,
-    /// The tokenizer's characters in id order (`config.vocab_size` of them, all distinct).
-    pub vocab: String,
+    /// The tokenizer (`config.vocab_size` tokens): characters, or byte-level BPE.
+    pub tokenizer: Tokenizer,
     /// Optimizer steps taken when the checkpoint was written.
     pub step: usize,
     /// The seed the run started from.
@@ -151,22 +167,59 @@ impl ModelMeta {
     /// The metadata entries of a weights file.
     pub(crate) fn to_metadata(&self) -> HashMap<String, String> {
         let config = config_to_json(&self.config);
-        metadata_entries((FORMAT, VERSION), config, &self.vocab, self.step, self.seed, &self.source)
+        match &self.tokenizer {
+            Tokenizer::Char(tok) => {
+                metadata_entries((FORMAT, VERSION), config, &tok.vocab_string(), self.step, self.seed, &self.source)
+            }
+            Tokenizer::Bpe(tok) => {
+                let mut entries = metadata_entries((FORMAT, VERSION), config, "", self.step, self.seed, &self.source);
+                entries.remove("vocab");
+                entries.insert("tokenizer".into(), "bpe".into());
+                entries.insert("bpe_vocab".into(), tok.vocab_json());
+                entries.insert("bpe_merges".into(), tok.merges_txt());
+                entries
+            }
+        }
     }
 
     /// Reads and checks the metadata of a weights file: format, version, a valid configuration
-    /// and a vocabulary of `vocab_size` distinct characters.
+    /// and a tokenizer of `vocab_size` tokens (distinct characters, or a BPE that parses).
     pub(crate) fn from_file(file: &Parsed<'_>) -> Result<Self> {
         file.check_format(FORMAT, VERSION)?;
         let config = parse_config(file)?;
-        let vocab = vocab_from_file(file, &[("vocab_size", config.vocab_size)])?;
+        let tokenizer = tokenizer_from_file(file, config.vocab_size)?;
         Ok(ModelMeta {
             config,
-            vocab,
+            tokenizer,
             step: file.meta_parse("step")?,
             seed: file.meta_parse("seed")?,
             source: file.meta("source")?.to_string(),
         })
+    }
+}
+
+/// The tokenizer a GPT's weights file records: characters (no `"tokenizer"` entry, or `"char"`)
+/// or byte-level BPE (`"bpe"`, with `"bpe_vocab"` and `"bpe_merges"`), of `vocab_size` tokens.
+fn tokenizer_from_file(file: &Parsed<'_>, vocab_size: usize) -> Result<Tokenizer> {
+    let kind = file.meta_optional("tokenizer").unwrap_or("char");
+    match kind {
+        "char" => {
+            let vocab = vocab_from_file(file, &[("vocab_size", vocab_size)])?;
+            Ok(Tokenizer::Char(CharTokenizer::from_chars(vocab.chars().collect())))
+        }
+        "bpe" => {
+            let tok = BpeTokenizer::from_hf_text(file.meta("bpe_vocab")?, file.meta("bpe_merges")?).map_err(|e| {
+                file.error(format!("metadata \"bpe_vocab\" and \"bpe_merges\" are not a BPE tokenizer: {e}"))
+            })?;
+            if tok.vocab_size() != vocab_size {
+                return Err(file.error(format!(
+                    "the BPE tokenizer has {} tokens but the config says vocab_size {vocab_size}",
+                    tok.vocab_size()
+                )));
+            }
+            Ok(Tokenizer::Bpe(Box::new(tok)))
+        }
+        other => Err(file.error(format!("metadata \"tokenizer\" is {other:?}, expected \"char\" or \"bpe\""))),
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! out/model.safetensors        every parameter (F32, named as model.named_parameters())
-//!                              + metadata: config, vocabulary, step, seed, source
+//!                              + metadata: config, tokenizer, step, seed, source
 //! out/train_state.safetensors  Adam's m.<param> and v.<param> + step counts and RNG states
 //! ```
 //! Both files are written atomically ([`write_atomic`]): a crash mid-save leaves the previous
@@ -15,7 +15,8 @@
 //! use gradlab::transformer::{Gpt, GptConfig};
 //! let config = GptConfig { vocab_size: 3, block_size: 4, n_layer: 1, n_head: 1, n_embd: 4, dropout: 0.0, bias: true };
 //! let model = Gpt::<f32>::new(config, 0);
-//! let meta = ModelMeta { config, vocab: "abc".into(), step: 10, seed: 0, source: "task:sort".into() };
+//! let tokenizer = gradlab::data::Tokenizer::Char(gradlab::data::CharTokenizer::from_corpus("abc"));
+//! let meta = ModelMeta { config, tokenizer, step: 10, seed: 0, source: "task:sort".into() };
 //! let dir = std::env::temp_dir().join(format!("gradlab-doc-ckpt-{}", std::process::id()));
 //! save(&dir, &model, &meta, None)?;
 //! let (loaded, loaded_meta) = load_model(&dir)?;

@@ -47,10 +47,11 @@ fn push_affine(v: &mut Vec<(String, Vec<usize>)>, prefix: &str, shape: Vec<usize
 /// The bytes of the weights file for `model` with `meta`.
 pub(crate) fn model_bytes(model: &Gpt<f32>, meta: &ModelMeta) -> Result<Vec<u8>> {
     check_describes(&meta.config, &model.config)?;
-    let n = meta.vocab.chars().count();
+    let n = meta.tokenizer.vocab_size();
     if n != meta.config.vocab_size {
         return Err(Error::Config(format!(
-            "checkpoint vocabulary has {n} characters but vocab_size is {}",
+            "checkpoint vocabulary has {n} {} tokens but vocab_size is {}",
+            meta.tokenizer.kind(),
             meta.config.vocab_size
         )));
     }
@@ -66,7 +67,7 @@ pub(crate) fn model_bytes(model: &Gpt<f32>, meta: &ModelMeta) -> Result<Vec<u8>>
 ///
 /// ```no_run
 /// let (model, meta) = gradlab::checkpoint::load_model("out".as_ref())?;
-/// println!("step {} of {}, {} characters", meta.step, meta.source, meta.vocab.chars().count());
+/// println!("step {} of {}, {} tokens", meta.step, meta.source, meta.tokenizer.vocab_size());
 /// # Ok::<(), gradlab::Error>(())
 /// ```
 pub fn load_model(ckpt: &Path) -> Result<(Gpt<f32>, ModelMeta)> {

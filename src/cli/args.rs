@@ -71,7 +71,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lr_factor: Option<f64>,
     /// A UTF-8 text file, or `shakespeare` for the built-in tiny-shakespeare: train a
-    /// character-level language model on it. The bare name `shakespeare` always means the built-in
+    /// language model on it (on characters, or the tokens of --tokenizer). The bare name `shakespeare` always means the built-in
     /// text (a note says so if a file of that name is also here; `./shakespeare` reads the file).
     #[arg(long, conflicts_with = "task")]
     pub data: Option<PathBuf>,
@@ -155,6 +155,15 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in --out-dir.
     #[arg(long)]
     pub resume: bool,
+    /// How --data is cut into tokens: `char` (one token per character, the default), `bpe`
+    /// (byte-level BPE of --vocab-size tokens, learned from the training split), or a directory
+    /// holding a saved BPE's vocab.json and merges.txt (from `gradlab tokenizer` or Hugging Face;
+    /// write `./bpe` for a directory called bpe). The checkpoint carries the tokenizer.
+    #[arg(long, value_name = "char|bpe|DIR")]
+    pub tokenizer: Option<String>,
+    /// Tokens a `--tokenizer bpe` learns (at least 256, the byte tokens).
+    #[arg(long)]
+    pub vocab_size: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -189,7 +198,7 @@ fn encdec_defaults_help() -> String {
          --label-smoothing {}, --norm {}, --batch-size {}, --max-iters {}, --warmup-iters {} and \
          --lr-factor {} (the Noam schedule), --grad-clip {}, --eval-interval {}, --eval-iters {}, --seed {}. \
          The GPT's --data, --block-size, --n-layer, --bias, --gradient-accumulation-steps, \
-         --learning-rate, --min-lr, --lr-decay-iters, --weight-decay, --beta1 and --beta2 do not apply \
+         --learning-rate, --min-lr, --lr-decay-iters, --weight-decay, --beta1, --beta2, --tokenizer and --vocab-size do not apply \
          and are refused; so are the encoder-decoder's flags without --model encdec.",
         m.d_model,
         m.n_head,

@@ -11,12 +11,12 @@ use super::args::{
 };
 use crate::beam::{Beam, beam_search};
 use crate::checkpoint;
-use crate::data::{CharTokenizer, IGNORE, Split, Task, TaskData, TextData};
+use crate::data::{IGNORE, Split, Task, TaskData, TextData, Tokenizer};
 use crate::error::{Error, Result};
 use crate::sample::{
     CachedContext, SampleConfig, UnusableLogits, top_candidates, try_generate_watching, unusable_logits, validate,
 };
-use crate::train::{MemoryEstimate, Source, TrainConfig, batch_loss, check_memory, train};
+use crate::train::{MemoryEstimate, Source, TokenizerChoice, TrainConfig, batch_loss, check_memory, train};
 
 /// The training configuration the flags describe (defaults from the chosen source).
 pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
@@ -49,6 +49,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     if c.warmup_iters > c.lr_decay_iters && a.warmup_iters.is_none() {
         c.warmup_iters = c.lr_decay_iters / 10;
     }
+    c.tokenizer = tokenizer_choice(a)?;
     c.bias = a.bias;
     c.threads = a.threads;
     c.resume = a.resume;
@@ -60,6 +61,30 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     c.validate()?;
     Ok(c)
+}
+
+/// What `--tokenizer` and `--vocab-size` ask for: `--vocab-size` goes with `--tokenizer bpe` only,
+/// and `bpe` needs it.
+fn tokenizer_choice(a: &TrainArgs) -> Result<TokenizerChoice> {
+    let choice = match (a.tokenizer.as_deref(), a.vocab_size) {
+        (None | Some("char"), None) => TokenizerChoice::Char,
+        (Some("bpe"), Some(vocab_size)) => TokenizerChoice::Bpe { vocab_size },
+        (Some("bpe"), None) => {
+            return Err(Error::Config("--tokenizer bpe needs --vocab-size N (at least 256)".into()));
+        }
+        (Some(dir), None) => TokenizerChoice::Dir(dir.into()),
+        (_, Some(_)) => {
+            return Err(Error::Config(
+                "--vocab-size is the size of a BPE to learn: it goes with --tokenizer bpe".into(),
+            ));
+        }
+    };
+    if a.data.is_none() && choice != TokenizerChoice::Char {
+        return Err(Error::Config(
+            "--tokenizer bpe or DIR is for text (--data): tasks are written in their own characters".into(),
+        ));
+    }
+    Ok(choice)
 }
 
 /// The held-out exact match and the first five answers, as `train` prints them for a task.
@@ -104,12 +129,12 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
     } else {
         let (model, meta) = checkpoint::load_model(&cfg.out_dir)?;
         model.set_training(false);
-        let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+        let tok = meta.tokenizer;
         let start = tok.encode("\n").unwrap_or_else(|_| vec![0]);
         let sc = SampleConfig { max_new_tokens: 200, temperature: 0.8, top_k: None, top_p: None };
         let out = try_generate_watching(&model, &start, &sc, &mut rng_from_seed(cfg.seed), |_, _| {})
             .map_err(|e| overflowing_weights(&cfg.out_dir, &model, e.to_string()))?;
-        println!("\na sample:\n{}", tok.decode(&out));
+        println!("\na sample:\n{}", tok.decode_after(&start, &out));
     }
     let last = report.evals.last();
     println!(
@@ -150,7 +175,7 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
         ));
     }
     model.set_training(false);
-    let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+    let tok = &meta.tokenizer;
     let task = task_of(&meta.source);
     let mut rng = rng_from_seed(a.seed);
     if a.prompt.as_deref() == Some("") {
@@ -216,7 +241,8 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
                 (out, None)
             }
         };
-        let text = tok.decode(&out);
+        // Decoded after the prompt's tokens, so a character split between them stays whole.
+        let text = tok.decode_after(&ids, &out);
         match task.and_then(|t| t.answer_for_prompt(&prompt)) {
             Some(expected) => println!("{prompt}{text}   (correct answer: {expected})"),
             None => println!("{prompt}{text}"),
@@ -225,7 +251,7 @@ pub fn run_sample(a: &SampleArgs) -> Result<()> {
             println!("(beam width {}: log-probability {lp:.4})", a.beam.unwrap_or(1));
         }
         if !steps.is_empty() {
-            print!("{}", probability_table(&tok, &steps));
+            print!("{}", probability_table(tok, &steps));
         }
     }
     Ok(())
@@ -319,9 +345,10 @@ pub(crate) fn check_beam_memory(
 }
 
 /// `--show-probs`: one line per generated token: the token picked, then the most likely
-/// candidates with their probabilities (`"e" 0.412`, `"q" 3.1e-5`), characters shown escaped.
-pub(crate) fn probability_table(tok: &CharTokenizer, steps: &[(Vec<(usize, f64)>, usize)]) -> String {
-    let show = |id: usize| format!("{:?}", tok.decode(&[id]));
+/// candidates with their probabilities (`"e" 0.412`, `"q" 3.1e-5`), characters shown escaped
+/// and a BPE token that holds part of a character as its bytes ([`Tokenizer::token_label`]).
+pub(crate) fn probability_table(tok: &Tokenizer, steps: &[(Vec<(usize, f64)>, usize)]) -> String {
+    let show = |id: usize| tok.token_label(id);
     let mut out = String::from("step  picked  most likely next tokens (probability)\n");
     for (i, (top, picked)) in steps.iter().enumerate() {
         // Three decimals, or the exponent for a probability below 0.001 (which would print as 0.000).
@@ -344,7 +371,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
     if a.batch_size == 0 {
         return Err(Error::Config("--batch-size must be at least 1".into()));
     }
-    let tok = CharTokenizer::from_chars(meta.vocab.chars().collect());
+    let tok = meta.tokenizer.clone();
     let loaded = crate::data::read_text_and_warn(data)?; // a file, or a built-in text by name
     let block = meta.config.block_size;
     let data = TextData::with_tokenizer(&loaded.text, &loaded.name, tok, block)?;

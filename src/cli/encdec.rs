@@ -9,7 +9,7 @@ use transformer::{Module, NormPlacement, Transformer, TransformerConfig};
 use super::args::{EvalArgs, GradcheckArgs, NormArg, SampleArgs, TrainArgs};
 use super::commands::task_of;
 use crate::checkpoint::load_encdec;
-use crate::data::{CharTokenizer, Split, Task, TaskData};
+use crate::data::{CharTokenizer, Split, Task, TaskData, Tokenizer};
 use crate::error::{Error, Result};
 use crate::sample::{SampleConfig, UnusableLogits, pick_token, top_candidates, unusable_logits, validate};
 use crate::seq2seq::{Seq2SeqConfig, grade_seq2seq, seq2seq_loss};
@@ -34,6 +34,8 @@ pub fn encdec_run_config(a: &TrainArgs) -> Result<EncDecRunConfig> {
         ("--weight-decay", a.weight_decay.is_some()),
         ("--beta1", a.beta1.is_some()),
         ("--beta2", a.beta2.is_some()),
+        ("--tokenizer", a.tokenizer.is_some()),
+        ("--vocab-size", a.vocab_size.is_some()),
     ];
     if let Some((flags, is)) = super::commands::given_flags(&gpt_only) {
         return Err(Error::Config(format!(
@@ -236,7 +238,7 @@ pub(crate) fn run_sample_encdec(a: &SampleArgs) -> Result<()> {
             println!("(beam width {}: log-probability {lp:.4})", a.beam.unwrap_or(1));
         }
         if !steps.is_empty() {
-            print!("{}", super::commands::probability_table(&tok, &steps));
+            print!("{}", super::commands::probability_table(&Tokenizer::Char(tok.clone()), &steps));
         }
     }
     Ok(())

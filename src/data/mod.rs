@@ -1,4 +1,4 @@
-//! Training data: a character tokenizer, text files split as nanoGPT splits them, built-in
+//! Training data: a character tokenizer and the [`Tokenizer`] text uses (characters or BPE), text files split as nanoGPT splits them, built-in
 //! synthetic tasks, and batches of token ids.
 
 mod seq2seq;
@@ -11,7 +11,7 @@ pub use tasks::{Task, TaskData};
 pub use text::{
     BUILTIN_TEXTS, BuiltinText, LoadedText, TextData, builtin_text, read_text, read_text_and_warn, read_text_file,
 };
-pub use tokenizer::CharTokenizer;
+pub use tokenizer::{CharTokenizer, Tokenizer};
 
 use tensor::TensorRng;
 
@@ -67,18 +67,34 @@ impl Batch {
 /// What a model trains on: a text file or a synthetic task.
 #[derive(Clone, Debug)]
 pub enum Dataset {
-    /// A character-level language model over a text.
+    /// A language model over a text.
     Text(TextData),
     /// A built-in synthetic task.
     Task(TaskData),
 }
 
 impl Dataset {
-    /// The tokenizer.
-    pub fn tokenizer(&self) -> &CharTokenizer {
+    /// The tokenizer (a task's characters, or the text's tokenizer), as a checkpoint stores it.
+    pub fn tokenizer(&self) -> Tokenizer {
         match self {
-            Dataset::Text(t) => &t.tokenizer,
-            Dataset::Task(t) => &t.tokenizer,
+            Dataset::Text(t) => t.tokenizer.clone(),
+            Dataset::Task(t) => Tokenizer::Char(t.tokenizer.clone()),
+        }
+    }
+
+    /// Number of tokens in the vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Dataset::Text(t) => t.tokenizer.vocab_size(),
+            Dataset::Task(t) => t.tokenizer.vocab_size(),
+        }
+    }
+
+    /// The text of a sequence of ids (see [`Tokenizer::decode`]).
+    pub fn decode(&self, ids: &[usize]) -> String {
+        match self {
+            Dataset::Text(t) => t.tokenizer.decode(ids),
+            Dataset::Task(t) => t.tokenizer.decode(ids),
         }
     }
 

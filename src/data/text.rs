@@ -1,5 +1,6 @@
-//! A UTF-8 text file as a character-level language-modelling dataset, split as nanoGPT splits it:
-//! the first 90% of the tokens for training, the last 10% for validation.
+//! A UTF-8 text file as a language-modelling dataset, split as nanoGPT splits it: the first 90%
+//! of the tokens for training, the last 10% for validation. Tokens are characters unless a
+//! [`Tokenizer`] is given ([`TextData::with_tokenizer`]), e.g. byte-level BPE.
 //!
 //! Texts built into the program are chosen by name where a path is expected (`--data
 //! shakespeare`), so a fresh clone trains on tiny-shakespeare with no download; see
@@ -11,14 +12,14 @@ use std::path::{Path, PathBuf};
 use rand::Rng;
 use tensor::TensorRng;
 
-use super::{Batch, CharTokenizer, Split};
+use super::{Batch, CharTokenizer, Split, Tokenizer};
 use crate::error::{Error, Result};
 
 /// A tokenized text with its train and validation splits.
 #[derive(Clone, Debug)]
 pub struct TextData {
-    /// The tokenizer built from the whole text.
-    pub tokenizer: CharTokenizer,
+    /// The tokenizer: by default the characters of the whole text.
+    pub tokenizer: Tokenizer,
     /// Training tokens (first 90%).
     pub train: Vec<usize>,
     /// Validation tokens (last 10%).
@@ -115,14 +116,15 @@ impl TextData {
         Self::from_text(&loaded.text, &loaded.name, block_size)
     }
 
-    /// Splits a text held in memory, building its tokenizer.
+    /// Splits a text held in memory, building its character tokenizer.
     pub fn from_text(text: &str, name: &str, block_size: usize) -> Result<Self> {
-        let tokenizer = CharTokenizer::from_corpus(text);
+        let tokenizer = Tokenizer::Char(CharTokenizer::from_corpus(text));
         Self::with_tokenizer(text, name, tokenizer, block_size)
     }
 
-    /// Splits a text with a given tokenizer (e.g. a checkpoint's); unknown characters are an error.
-    pub fn with_tokenizer(text: &str, name: &str, tokenizer: CharTokenizer, block_size: usize) -> Result<Self> {
+    /// Splits a text with a given tokenizer (e.g. a checkpoint's); characters outside a character
+    /// tokenizer's vocabulary are an error.
+    pub fn with_tokenizer(text: &str, name: &str, tokenizer: Tokenizer, block_size: usize) -> Result<Self> {
         let ids = tokenizer.encode(text)?;
         let n = ids.len();
         let cut = n * 9 / 10; // nanoGPT: data[:int(n*0.9)], data[int(n*0.9):]

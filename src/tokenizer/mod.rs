@@ -17,8 +17,9 @@
 //! - [`hf`]: reading and writing Hugging Face's `vocab.json` + `merges.txt`
 //!   ([`BpeTokenizer::load_hf`], [`BpeTokenizer::save_hf`]).
 //!
-//! The character tokenizer that the training commands use today is
-//! [`CharTokenizer`](crate::data::CharTokenizer).
+//! `train --tokenizer bpe` trains a GPT on these tokens; [`Tokenizer`](crate::data::Tokenizer) is
+//! where the text pipeline chooses between them and characters
+//! ([`CharTokenizer`](crate::data::CharTokenizer), the default).
 
 pub mod bpe;
 pub mod bytes;

@@ -7,10 +7,28 @@ use transformer::GptConfig;
 use crate::data::{Task, builtin_text};
 use crate::error::{Error, Result};
 
+/// How a text is cut into tokens (`train --tokenizer`). Tasks are always characters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum TokenizerChoice {
+    /// One token per character of the text (nanoGPT's `shakespeare_char`; the default).
+    #[default]
+    Char,
+    /// Byte-level BPE of `vocab_size` tokens, learned from the training split only (the first
+    /// 90% of the text): the validation split stays unseen, as it is by the model, so its loss
+    /// measures generalisation of the tokenizer too.
+    Bpe {
+        /// Tokens to learn (at least the 256 byte tokens).
+        vocab_size: usize,
+    },
+    /// A saved byte-level BPE: `vocab.json` and `merges.txt` in this directory (as `gradlab
+    /// tokenizer` or Hugging Face write them).
+    Dir(PathBuf),
+}
+
 /// Where the training text comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
-    /// A UTF-8 text file: a character-level language model.
+    /// A UTF-8 text file: a language model of its characters or its BPE tokens.
     Text(PathBuf),
     /// A built-in synthetic task.
     Task(Task),
@@ -100,6 +118,9 @@ pub struct TrainConfig {
     pub threads: Option<usize>,
     /// Continue from the checkpoint in `out_dir`.
     pub resume: bool,
+    /// How a text is tokenized (tasks: characters only). On resume the checkpoint's tokenizer is
+    /// used and this must agree with it.
+    pub tokenizer: TokenizerChoice,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
 }
@@ -132,6 +153,7 @@ impl TrainConfig {
             seed: 1337,
             threads: None,
             resume: false,
+            tokenizer: TokenizerChoice::Char,
             progress: true,
         }
     }
@@ -198,6 +220,21 @@ impl TrainConfig {
         }
         if self.threads == Some(0) {
             return bad("--threads must be at least 1".into());
+        }
+        if let (Source::Task(task), TokenizerChoice::Bpe { .. } | TokenizerChoice::Dir(_)) =
+            (&self.source, &self.tokenizer)
+        {
+            return bad(format!(
+                "--tokenizer is for text (--data): task {} is written in its own characters",
+                task.name()
+            ));
+        }
+        if let TokenizerChoice::Bpe { vocab_size } = self.tokenizer
+            && vocab_size < 256
+        {
+            return bad(format!(
+                "--vocab-size {vocab_size} is too small: a byte-level BPE starts with the 256 byte tokens"
+            ));
         }
         if !self.n_embd.is_multiple_of(self.n_head) {
             return bad(format!("--n-embd {} is not divisible by --n-head {}", self.n_embd, self.n_head));

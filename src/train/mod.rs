@@ -13,7 +13,7 @@ mod metrics;
 mod spin;
 mod step;
 
-pub use config::{MemoryEstimate, Source, TrainConfig, available_memory, check_memory};
+pub use config::{MemoryEstimate, Source, TokenizerChoice, TrainConfig, available_memory, check_memory};
 pub use eval::{Graded, batch_loss, estimate_loss, exact_match, grade_task};
 pub use metrics::{EvalRecord, LOSSES_FILE, LossLog, METRICS_FILE, MetricsLog, StepLoss};
 pub use spin::with_workers_spinning;
@@ -28,10 +28,11 @@ use transformer::optim::{AdamW, LrSchedule, Optimizer};
 use transformer::{Gpt, GptConfig, Module};
 
 use crate::checkpoint::{self, ModelMeta, TrainState};
-use crate::data::{CharTokenizer, Dataset, Split, TaskData, TextData};
+use crate::data::{Dataset, Split, TaskData, TextData, Tokenizer};
 use crate::error::{Error, Result};
 use crate::plot::LossPoint;
 use crate::report::{LossHistory, write_attention_plot, write_loss_plot};
+use crate::tokenizer::BpeTokenizer;
 
 /// What a run did, for the caller to print or test.
 #[derive(Clone, Debug, Default)]
@@ -59,17 +60,28 @@ impl TrainReport {
     }
 }
 
-/// Loads what `cfg.source` names. A task forces its own block size (one line minus one).
-pub fn load_dataset(cfg: &TrainConfig, tokenizer: Option<&CharTokenizer>) -> Result<Dataset> {
+/// Loads what `cfg.source` names, tokenized by `tokenizer` (a resumed checkpoint's) or else as
+/// `cfg.tokenizer` says. A task forces its own block size (one line minus one).
+pub fn load_dataset(cfg: &TrainConfig, tokenizer: Option<&Tokenizer>) -> Result<Dataset> {
     match &cfg.source {
         Source::Task(task) => Ok(Dataset::Task(TaskData::new(*task, cfg.block_size)?)),
         Source::Text(path) => {
             let loaded = crate::data::read_text_and_warn(path)?; // a file, or a built-in text by name
             let (text, name) = (&loaded.text, &loaded.name);
-            Ok(Dataset::Text(match tokenizer {
-                Some(tok) => TextData::with_tokenizer(text, name, tok.clone(), cfg.block_size)?,
-                None => TextData::from_text(text, name, cfg.block_size)?,
-            }))
+            let tokenizer = match (tokenizer, &cfg.tokenizer) {
+                (Some(tok), _) => tok.clone(),
+                (None, TokenizerChoice::Char) => {
+                    return Ok(Dataset::Text(TextData::from_text(text, name, cfg.block_size)?));
+                }
+                (None, TokenizerChoice::Bpe { vocab_size }) => {
+                    // Learned from the training split only (the cut TextData makes, on characters
+                    // rather than tokens): the validation text stays unseen.
+                    let cut = text.char_indices().nth(text.chars().count() * 9 / 10).map_or(text.len(), |(i, _)| i);
+                    Tokenizer::Bpe(Box::new(BpeTokenizer::train(&text[..cut], *vocab_size)?))
+                }
+                (None, TokenizerChoice::Dir(dir)) => Tokenizer::Bpe(Box::new(BpeTokenizer::load_hf_dir(dir)?)),
+            };
+            Ok(Dataset::Text(TextData::with_tokenizer(text, name, tokenizer, cfg.block_size)?))
         }
     }
 }
@@ -140,14 +152,13 @@ fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
         *model.dropout_state().rng().borrow_mut() = state.dropout_rng.restore();
         return Ok(Run { model, opt, data_rng: state.data_rng.restore(), step: state.step, meta });
     }
-    let tokenizer = data.tokenizer();
-    let config = cfg.gpt_config(tokenizer.vocab_size());
+    let config = cfg.gpt_config(data.vocab_size());
     config.validate().map_err(Error::Config)?;
     check_training_memory(cfg, &config, block)?;
     let model = Gpt::<f32>::new(config, cfg.seed);
     let opt = adamw(cfg, &model);
     let meta =
-        ModelMeta { config, vocab: tokenizer.vocab_string(), step: 0, seed: cfg.seed, source: cfg.source.describe() };
+        ModelMeta { config, tokenizer: data.tokenizer(), step: 0, seed: cfg.seed, source: cfg.source.describe() };
     // Batches draw from their own stream, separate from initialisation and dropout.
     Ok(Run { model, opt, data_rng: rng_from_seed(cfg.seed.wrapping_add(1)), step: 0, meta })
 }
@@ -202,6 +213,35 @@ fn save(cfg: &TrainConfig, run: &Run) -> Result<()> {
     checkpoint::save(&cfg.out_dir, &run.model, &meta, Some(&state))
 }
 
+/// Refuses a resume whose `--tokenizer` disagrees with the checkpoint's tokenizer `ckpt`: a
+/// resumed run keeps the tokenizer it started with, and never learns it again. `--tokenizer bpe
+/// --vocab-size N` matches a BPE checkpoint of at most N tokens (learning stops early on a text
+/// with too few repeated pairs); `--tokenizer DIR`, one whose files hold the same tokenizer.
+fn check_resumed_tokenizer(cfg: &TrainConfig, ckpt: &Tokenizer) -> Result<()> {
+    let agrees = match (&cfg.tokenizer, ckpt) {
+        (TokenizerChoice::Char, Tokenizer::Char(_)) => true,
+        (TokenizerChoice::Bpe { vocab_size }, Tokenizer::Bpe(t)) => t.vocab_size() <= *vocab_size,
+        (TokenizerChoice::Dir(dir), Tokenizer::Bpe(t)) => BpeTokenizer::load_hf_dir(dir)? == **t,
+        _ => false,
+    };
+    if agrees {
+        return Ok(());
+    }
+    let wanted = match &cfg.tokenizer {
+        TokenizerChoice::Char => "--tokenizer char".to_string(),
+        TokenizerChoice::Bpe { vocab_size } => format!("--tokenizer bpe --vocab-size {vocab_size}"),
+        TokenizerChoice::Dir(dir) => format!("--tokenizer {}", dir.display()),
+    };
+    let has = match ckpt {
+        Tokenizer::Char(t) => format!("a character tokenizer of {} characters (--tokenizer char)", t.vocab_size()),
+        Tokenizer::Bpe(t) => format!("a BPE tokenizer of {} tokens", t.vocab_size()),
+    };
+    Err(Error::Config(format!(
+        "cannot resume with {wanted}: the checkpoint in {} has {has}; a resumed run keeps its tokenizer",
+        cfg.out_dir.display()
+    )))
+}
+
 fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     // A resumed run encodes the data with the checkpoint's tokenizer.
     let ckpt_tokenizer = if cfg.resume {
@@ -218,7 +258,8 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
                 cfg.source.describe()
             )));
         }
-        Some(CharTokenizer::from_chars(meta.vocab.chars().collect()))
+        check_resumed_tokenizer(cfg, &meta.tokenizer)?;
+        Some(meta.tokenizer)
     } else {
         None
     };
@@ -241,10 +282,17 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     let mut records = RunRecords::open(&cfg.out_dir, cfg.resume.then_some(run.step), tokens_per_step, hint)?;
 
     let bar = progress_bar(cfg, run.step);
+    // Character runs print what they always did; a BPE run says what its tokens are.
+    let tokens = match &data {
+        Dataset::Text(TextData { tokenizer: Tokenizer::Bpe(t), .. }) => {
+            format!(" (byte-level BPE, {} tokens)", t.vocab_size())
+        }
+        _ => String::new(),
+    };
     say(
         &bar,
         format!(
-            "training a {}-layer GPT ({} parameters) on {} for {} steps, {} tokens per step",
+            "training a {}-layer GPT ({} parameters) on {}{tokens} for {} steps, {} tokens per step",
             cfg.n_layer,
             report.num_parameters,
             data.name(),
@@ -321,7 +369,7 @@ fn write_plots(cfg: &TrainConfig, model: &Gpt<f32>, data: &Dataset) -> Result<Ve
     model.set_training(false);
     let maps = model.attention_maps(&ids, [1, ids.len()]); // per layer (1, h, T, T)
     model.set_training(true);
-    let tokens: Vec<String> = ids.iter().map(|&i| data.tokenizer().decode(&[i])).collect();
+    let tokens: Vec<String> = ids.iter().map(|&i| data.decode(&[i])).collect();
     let attention = write_attention_plot(&cfg.out_dir, &maps, &tokens)?;
     Ok(vec![loss, attention])
 }
