@@ -155,6 +155,13 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in --out-dir.
     #[arg(long)]
     pub resume: bool,
+    /// Fine-tune: start from the weights of this checkpoint (a run's out dir or its weights
+    /// file) on --data, with a fresh step counter, learning-rate schedule and optimizer
+    /// (nanoGPT's `init_from`). The checkpoint fixes the model and its tokenizer, so
+    /// --n-layer, --n-head, --n-embd, --block-size, --bias, --tokenizer and --vocab-size are
+    /// refused; --dropout applies to this run. Not with --resume, --task or --model encdec.
+    #[arg(long, value_name = "CKPT")]
+    pub init_from: Option<PathBuf>,
     /// How --data is cut into tokens: `char` (one token per character, the default), `bpe`
     /// (byte-level BPE of --vocab-size tokens, learned from the training split), or a directory
     /// holding a saved BPE's vocab.json and merges.txt (from `gradlab tokenizer` or Hugging Face;

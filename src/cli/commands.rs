@@ -20,6 +20,9 @@ use crate::train::{MemoryEstimate, Source, TokenizerChoice, TrainConfig, batch_l
 
 /// The training configuration the flags describe (defaults from the chosen source).
 pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+    if let Some(from) = &a.init_from {
+        check_init_from_flags(a, from)?;
+    }
     let mut c = match (&a.data, &a.task) {
         (Some(path), _) => TrainConfig::for_text(path.clone()),
         (None, Some(name)) => TrainConfig::for_task(Task::from_name(name)?),
@@ -53,6 +56,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     c.bias = a.bias;
     c.threads = a.threads;
     c.resume = a.resume;
+    c.init_from = a.init_from.clone();
     c.progress = !a.no_progress;
     if let Source::Task(task) = c.source
         && a.block_size.is_none()
@@ -61,6 +65,45 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     c.validate()?;
     Ok(c)
+}
+
+/// Refuses the flags that contradict `--init-from from`: the checkpoint fixes the model and its
+/// tokenizer (only `--dropout` of the model's settings may be set, for the fine-tuning run), and
+/// it is a GPT of a text, fine-tuned on a text (`--data`), in a new run (not `--resume`).
+fn check_init_from_flags(a: &TrainArgs, from: &Path) -> Result<()> {
+    let from = from.display();
+    if a.resume {
+        return Err(Error::Config(format!(
+            "--init-from {from} starts a new run from a checkpoint's weights, --resume continues the run in \
+             --out-dir: choose one"
+        )));
+    }
+    if a.model == ModelArg::Encdec || a.task.is_some() {
+        let what = if a.model == ModelArg::Encdec { "--model encdec".to_string() } else { "--task".to_string() };
+        return Err(Error::Config(format!(
+            "--init-from {from} fine-tunes a GPT on a text (--data); {what} cannot be combined with it"
+        )));
+    }
+    if a.data.is_none() {
+        return Err(Error::Config(format!("--init-from {from} needs --data, the text to fine-tune on")));
+    }
+    let fixed = [
+        ("--block-size", a.block_size.is_some()),
+        ("--n-layer", a.n_layer.is_some()),
+        ("--n-head", a.n_head.is_some()),
+        ("--n-embd", a.n_embd.is_some()),
+        ("--bias", a.bias),
+        ("--tokenizer", a.tokenizer.is_some()),
+        ("--vocab-size", a.vocab_size.is_some()),
+    ];
+    if let Some((flags, is)) = given_flags(&fixed) {
+        return Err(Error::Config(format!(
+            "{flags} {is} fixed by the checkpoint of --init-from {from}: fine-tuning keeps its model and its \
+             tokenizer, so leave {} out (--dropout may be set)",
+            if is == "is" { "it" } else { "them" }
+        )));
+    }
+    Ok(())
 }
 
 /// What `--tokenizer` and `--vocab-size` ask for: `--vocab-size` goes with `--tokenizer bpe` only,
@@ -106,6 +149,9 @@ pub(crate) fn given_flags(flags: &[(&'static str, bool)]) -> Option<(String, &'s
 
 /// `train`: trains, then prints what was learned.
 pub fn run_train(a: &TrainArgs) -> Result<()> {
+    if let Some(from) = &a.init_from {
+        check_init_from_flags(a, from)?;
+    }
     if a.model == ModelArg::Encdec {
         return super::encdec::run_train_encdec(a);
     }

@@ -119,8 +119,16 @@ pub struct TrainConfig {
     /// Continue from the checkpoint in `out_dir`.
     pub resume: bool,
     /// How a text is tokenized (tasks: characters only). On resume the checkpoint's tokenizer is
-    /// used and this must agree with it.
+    /// used and this must agree with it; with `init_from` it is not consulted.
     pub tokenizer: TokenizerChoice,
+    /// Fine-tune (nanoGPT's `init_from`): start from the weights of this GPT checkpoint (a run's
+    /// out dir or its weights file) instead of random ones, on a text that its tokenizer
+    /// encodes. The checkpoint's model settings (`block_size`, `n_layer`, `n_head`, `n_embd`,
+    /// `bias`) and tokenizer replace this config's; `dropout` and every optimizer and schedule
+    /// setting are this config's, and the step counter, the learning-rate schedule, AdamW's
+    /// moments and the random streams (from `seed`) all start fresh. The new checkpoint records
+    /// this run's text as its source. Not with `resume`, nor on a task.
+    pub init_from: Option<PathBuf>,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
 }
@@ -154,6 +162,7 @@ impl TrainConfig {
             threads: None,
             resume: false,
             tokenizer: TokenizerChoice::Char,
+            init_from: None,
             progress: true,
         }
     }
@@ -191,6 +200,20 @@ impl TrainConfig {
         }
     }
 
+    /// This config with the model settings of a checkpoint's `config` (its block size, layers,
+    /// heads, width and biases), as a run with [`TrainConfig::init_from`] uses; dropout and the
+    /// rest stay this config's.
+    pub fn with_model_of(&self, config: &GptConfig) -> Self {
+        TrainConfig {
+            block_size: config.block_size,
+            n_layer: config.n_layer,
+            n_head: config.n_head,
+            n_embd: config.n_embd,
+            bias: config.bias,
+            ..self.clone()
+        }
+    }
+
     /// Checks every setting, naming the first bad one.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::Config(msg));
@@ -217,6 +240,22 @@ impl TrainConfig {
                 self.gradient_accumulation_steps,
                 usize::BITS
             ));
+        }
+        if let Some(from) = &self.init_from {
+            if self.resume {
+                return bad(format!(
+                    "--init-from {} starts a new run from a checkpoint's weights, --resume continues the run in \
+                     --out-dir: choose one",
+                    from.display()
+                ));
+            }
+            if let Source::Task(task) = &self.source {
+                return bad(format!(
+                    "--init-from {} fine-tunes a GPT on a text (--data), not on task {}",
+                    from.display(),
+                    task.name()
+                ));
+            }
         }
         if self.threads == Some(0) {
             return bad("--threads must be at least 1".into());

@@ -1,5 +1,6 @@
 //! The training loop: batches, forward, backward, clipping, AdamW with a warmup-cosine
-//! schedule, periodic evaluation with metrics and checkpoints, and bit-exact resume.
+//! schedule, periodic evaluation with metrics and checkpoints, bit-exact resume, and fine-tuning
+//! from a checkpoint's weights (`init_from`).
 //!
 //! The loop owns the model, the data and the logs of its run. At the end it draws the plots:
 //! it reads the logs into plain numbers, asks the model for the attention maps of one sample and
@@ -121,9 +122,25 @@ struct Run {
     meta: ModelMeta,
 }
 
-/// A fresh model and optimizer, or the checkpoint in the out dir when resuming.
-fn start(cfg: &TrainConfig, data: &Dataset) -> Result<Run> {
+/// A fresh model and optimizer, or the checkpoint in the out dir when resuming, or, fine-tuning,
+/// the weights of `init` (the `init_from` checkpoint, loaded) with a fresh optimizer.
+fn start(cfg: &TrainConfig, data: &Dataset, init: Option<(Gpt<f32>, ModelMeta)>) -> Result<Run> {
     let block = effective_block(cfg, data);
+    if let Some((loaded, from)) = init {
+        // The checkpoint's model with this run's dropout, holding the checkpoint's weights.
+        let config = GptConfig { dropout: cfg.dropout, ..from.config };
+        check_training_memory(cfg, &config, block)?;
+        let model = Gpt::<f32>::new(config, cfg.seed);
+        for ((name, p), (_, q)) in model.named_parameters().iter().zip(loaded.named_parameters()) {
+            debug_assert_eq!(p.shape(), q.shape(), "{name}");
+            p.set_value(q.value().clone());
+        }
+        drop(loaded);
+        let opt = adamw(cfg, &model);
+        let meta =
+            ModelMeta { config, tokenizer: from.tokenizer, step: 0, seed: cfg.seed, source: cfg.source.describe() };
+        return Ok(Run { model, opt, data_rng: rng_from_seed(cfg.seed.wrapping_add(1)), step: 0, meta });
+    }
     if cfg.resume {
         let (model, meta) = checkpoint::load_model(&cfg.out_dir)?;
         // The checkpoint fixes the model; settings that disagree would be silently ignored, or
@@ -242,9 +259,40 @@ fn check_resumed_tokenizer(cfg: &TrainConfig, ckpt: &Tokenizer) -> Result<()> {
     )))
 }
 
+/// The `init_from` checkpoint `from` of a fine-tuning run, loaded: a GPT (an encoder-decoder
+/// checkpoint is refused), and not the checkpoint this run's out dir would write over.
+fn load_init(cfg: &TrainConfig, from: &Path) -> Result<(Gpt<f32>, ModelMeta)> {
+    let weights = checkpoint::resolve(from)?;
+    let own = cfg.out_dir.join(checkpoint::MODEL_FILE);
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(&weights), std::fs::canonicalize(&own))
+        && a == b
+    {
+        return Err(Error::Config(format!(
+            "--init-from {} is the checkpoint in --out-dir {}, which this run would write over: choose another \
+             --out-dir (to continue that run instead, use --resume)",
+            from.display(),
+            cfg.out_dir.display()
+        )));
+    }
+    checkpoint::load_model(from)
+}
+
 fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
-    // A resumed run encodes the data with the checkpoint's tokenizer.
-    let ckpt_tokenizer = if cfg.resume {
+    // Fine-tuning: the checkpoint's model settings replace the config's.
+    let init = cfg.init_from.as_deref().map(|from| load_init(cfg, from)).transpose()?;
+    let adopted;
+    let cfg = match &init {
+        Some((_, meta)) => {
+            adopted = cfg.with_model_of(&meta.config);
+            adopted.validate()?;
+            &adopted
+        }
+        None => cfg,
+    };
+    // A resumed or fine-tuned run encodes the data with the checkpoint's tokenizer.
+    let ckpt_tokenizer = if let Some((_, meta)) = &init {
+        Some(meta.tokenizer.clone())
+    } else if cfg.resume {
         checkpoint::resolve(&cfg.out_dir).map_err(|e| {
             Error::Config(format!("--resume needs a checkpoint in --out-dir {}: {e}", cfg.out_dir.display()))
         })?;
@@ -263,8 +311,25 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     } else {
         None
     };
-    let data = load_dataset(cfg, ckpt_tokenizer.as_ref())?;
-    let mut run = start(cfg, &data)?;
+    let data = load_dataset(cfg, ckpt_tokenizer.as_ref()).map_err(|e| match (e, &cfg.init_from) {
+        (e @ Error::UnknownChar { .. }, Some(from)) => Error::Config(format!(
+            "cannot fine-tune {} on {}: {e}; a character tokenizer knows only the characters it was trained \
+             on (the model has no token for another)",
+            from.display(),
+            cfg.source.describe().trim_start_matches("data:")
+        )),
+        (e, _) => e,
+    })?;
+    let init_note = init.as_ref().map(|(_, meta)| {
+        format!(
+            "initialised from {} (step {} of a run on {}); the step counter, the learning-rate schedule and the \
+             optimizer start fresh",
+            cfg.init_from.as_deref().unwrap_or(Path::new("")).display(),
+            meta.step,
+            meta.source.strip_prefix("data:").map_or_else(|| meta.source.replace(':', " "), str::to_string)
+        )
+    });
+    let mut run = start(cfg, &data, init)?;
     // Only now, with every input checked, is anything created or written.
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::io("cannot create out dir", &cfg.out_dir, e))?;
     let block = effective_block(cfg, &data);
@@ -289,6 +354,9 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         }
         _ => String::new(),
     };
+    if let Some(note) = init_note {
+        say(&bar, note);
+    }
     say(
         &bar,
         format!(
