@@ -351,7 +351,7 @@ impl<T: Float> Tensor<T> {
     #[track_caller]
     pub fn packed_qkv(&self, n_head: usize) -> [Tensor<T>; 3] {
         let s = self.shape();
-        if s.len() != 3 || n_head == 0 || s[2] % (3 * n_head) != 0 {
+        if s.len() != 3 || n_head == 0 || !s[2].is_multiple_of(3 * n_head) {
             op_panic("packed_qkv", format!("needs (B, T, 3 d) with d divisible by n_head {n_head}, got shape {s:?}"));
         }
         let (b, t, dh) = (s[0], s[1], s[2] / (3 * n_head));

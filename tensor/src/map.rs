@@ -200,14 +200,14 @@ impl<T: Float> Tensor<T> {
     pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T + Sync) -> Tensor<T> {
         let shape = self.broadcast_shape_with(other, op);
         let n = shape.iter().product();
-        if self.shape() == other.shape() {
-            if let (Some(a), Some(b)) = (self.as_slice(), other.as_slice()) {
-                let fill = |start: usize, out: &mut [MaybeUninit<T>]| {
-                    zip_run(a, (start, 1), b, (start, 1), out, &f);
-                };
-                // SAFETY: `zip_run` writes every element of `out`.
-                return Tensor::from_vec(unsafe { build_vec(n, fill) }, &shape);
-            }
+        if self.shape() == other.shape()
+            && let (Some(a), Some(b)) = (self.as_slice(), other.as_slice())
+        {
+            let fill = |start: usize, out: &mut [MaybeUninit<T>]| {
+                zip_run(a, (start, 1), b, (start, 1), out, &f);
+            };
+            // SAFETY: `zip_run` writes every element of `out`.
+            return Tensor::from_vec(unsafe { build_vec(n, fill) }, &shape);
         }
         let (la, lb) = (self.layout.broadcast_to(&shape), other.layout.broadcast_to(&shape));
         let rows = Rows::new(&shape, [&la, &lb]);
@@ -331,7 +331,7 @@ mod tests {
     fn a_permuted_copy_moves_whole_runs_in_order() {
         // (B, h, T, dh) -> (B, T, h, dh), large enough to be split into chunks mid-row.
         let x = Tensor::<f64>::arange(0.0, (32 * 4 * 64 * 33) as f64, 1.0).reshape(&[32, 4, 64, 33]);
-        assert!(x.numel() > PAR_MIN && PAR_CHUNK % 33 != 0);
+        assert!(x.numel() > PAR_MIN && !PAR_CHUNK.is_multiple_of(33));
         let y = in_pool(2, || x.permute(&[0, 2, 1, 3]).contiguous());
         assert_eq!(y.shape(), &[32, 64, 4, 33]);
         let v = y.to_vec();

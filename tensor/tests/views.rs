@@ -166,7 +166,7 @@ fn reshape_target(shape: &[usize], a: usize, b: usize) -> Vec<usize> {
         }
         1 if nd >= 1 => {
             let d = b % nd;
-            let divisors: Vec<usize> = (1..=s[d]).filter(|f| s[d] % f == 0).collect();
+            let divisors: Vec<usize> = (1..=s[d]).filter(|f| s[d].is_multiple_of(*f)).collect();
             let f = divisors[(a / 4) % divisors.len()];
             let rest = s[d] / f;
             s.splice(d..d + 1, [f, rest]);

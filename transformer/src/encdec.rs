@@ -91,7 +91,7 @@ impl<T: Float> Transformer<T> {
     /// A model with Xavier-uniform weights.
     #[track_caller]
     pub fn new(config: TransformerConfig, seed: u64) -> Self {
-        if config.n_head == 0 || config.d_model % config.n_head != 0 {
+        if config.n_head == 0 || !config.d_model.is_multiple_of(config.n_head) {
             tensor::layer_panic(
                 "Transformer",
                 format!("d_model {} is not divisible by n_head {}", config.d_model, config.n_head),

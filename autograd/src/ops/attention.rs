@@ -77,7 +77,7 @@ impl<T: Float> Var<T> {
     #[track_caller]
     pub fn attention_packed(&self, n_head: usize, mask: Option<&Tensor<T>>) -> (Var<T>, Tensor<T>) {
         let s = self.shape();
-        if s.len() != 3 || n_head == 0 || s[2] % (3 * n_head) != 0 {
+        if s.len() != 3 || n_head == 0 || !s[2].is_multiple_of(3 * n_head) {
             tensor::op_panic(
                 "attention_packed",
                 format!("needs (B, T, 3 d) with d divisible by n_head {n_head}, got shape {s:?}"),
