@@ -1,4 +1,4 @@
-//! f32 matmul throughput: `Tensor::matmul` next to a direct `matrixmultiply::sgemm` call on the same
+//! f32 matmul throughput: `Tensor::matmul` next to a direct `tensor::gemm::sgemm` call on the same
 //! shapes and buffers, at 1 and 2 rayon threads.
 //!
 //! Throughput is reported as elements = 2 m n k floating-point operations per product, so criterion's

@@ -1,11 +1,12 @@
 //! What the benchmarks share.
 
-/// C = A B for row-major A (m x k), B (k x n), C (m x n): one `sgemm` call.
+/// C = A B for row-major A (m x k), B (k x n), C (m x n): one call of the project's GEMM
+/// (`tensor::gemm::sgemm`, the one `Tensor::matmul` uses for f32).
 pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     // SAFETY: the asserts above: every addressed element lies inside its slice.
     unsafe {
-        matrixmultiply::sgemm(
+        tensor::gemm::sgemm(
             m,
             k,
             n,

@@ -1,7 +1,8 @@
 //! The element types a tensor can hold: `f32` and `f64`.
 //!
 //! Every kernel in the crate is written once, generic over [`Float`]; the trait supplies the
-//! scalar math and the matching `matrixmultiply` GEMM (`sgemm` for `f32`, `dgemm` for `f64`).
+//! scalar math and the matching GEMM (the project's own [`crate::gemm::sgemm`] for `f32`,
+//! `matrixmultiply::dgemm` for `f64`).
 
 use std::fmt::{Debug, Display, LowerExp};
 use std::iter::Sum;
@@ -126,7 +127,7 @@ pub trait Float:
     fn is_finite(self) -> bool;
 
     /// General matrix multiply `C = alpha * A B + beta * C` over strided operands
-    /// (`matrixmultiply::sgemm` or `dgemm`).
+    /// (f32: the project's own [`crate::gemm::sgemm`]; f64: `matrixmultiply::dgemm`).
     ///
     /// # Safety
     /// `a`, `b` and `c` must be valid for every element their shape and strides address;
@@ -237,13 +238,7 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(
-    f32,
-    matrixmultiply::sgemm,
-    libm::erff,
-    crate::fast_exp::exp_in_place_f32,
-    crate::fast_erf::erf_in_place_f32
-);
+impl_float!(f32, crate::gemm::sgemm, libm::erff, crate::fast_exp::exp_in_place_f32, crate::fast_erf::erf_in_place_f32);
 impl_float!(f64, matrixmultiply::dgemm, libm::erf, exp_in_place_f64, erf_in_place_f64);
 
 /// libm's `erf`, one element at a time.

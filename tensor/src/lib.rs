@@ -5,7 +5,7 @@
 //! [`transpose`](Tensor::transpose), [`narrow`](Tensor::narrow), [`broadcast_to`](Tensor::broadcast_to)
 //! — return a new layout over the same storage and never copy. Elementwise ops broadcast as NumPy
 //! and PyTorch do; reductions take several axes and `keepdim`; [`matmul`](Tensor::matmul) hands
-//! strided operands straight to `matrixmultiply` and runs batches and row blocks on rayon.
+//! strided operands straight to the project's packed GEMM ([`gemm`]) and runs batches and row blocks on rayon.
 //!
 //! Everything is generic over [`Float`], implemented for `f32` and `f64`.
 //!
@@ -26,6 +26,7 @@ mod element;
 mod error;
 mod fast_erf;
 mod fast_exp;
+pub mod gemm;
 mod lanes;
 mod layout;
 mod map;

@@ -1,12 +1,12 @@
-//! Matrix products with `torch.matmul` semantics, over matrixmultiply's strided GEMM.
+//! Matrix products with `torch.matmul` semantics, over a strided GEMM: the project's own packed
+//! GEMM for f32 on x86-64 ([`crate::gemm`]), `matrixmultiply` for f64 and on other CPUs.
 //!
 //! `C[.., i, j] = sum_p A[.., i, p] * B[.., p, j]`,  A: (..., m, k) @ B: (..., k, n) -> C: (..., m, n),
 //! where the leading "batch" dimensions broadcast against each other: (2, 1, 3, 4) @ (5, 4, 6) -> (2, 5, 3, 6).
 //! A 1-D left operand (k) is treated as (1, k) and a 1-D right operand (k) as (k, 1); the added axis is
 //! removed from the result, so vector @ vector is a 0-d dot product.
 //!
-//! **No copies.** `matrixmultiply::{sgemm, dgemm}` take a row stride and a column stride for each
-//! matrix. Every 2-D slice `[b.., :, :]` of a strided tensor is exactly that: a pointer plus (row
+//! **No copies.** Both GEMMs take a row stride and a column stride for each matrix. Every 2-D slice `[b.., :, :]` of a strided tensor is exactly that: a pointer plus (row
 //! stride, column stride). So transposed views (`.mt()`), narrowed views and broadcast batches (stride
 //! 0 on a batch axis) all go straight into the GEMM. A copy would only be needed for a matrix whose
 //! elements could not be addressed as `base + i * rs + j * cs`; no [`Layout`](crate::Layout) produces
@@ -18,7 +18,8 @@
 //! of A and C. Runs are cut only on a fixed grid of [`Tensor::MATMUL_ROW_BLOCK`] rows, and a GEMM
 //! computes each output element's sum over `p` the same way whichever rows share its call, so the
 //! results are bit-identical for any number of threads (the integration test checks 1, 2 and 3, and
-//! against one unsplit call). matrixmultiply's own `threading` feature stays
+//! against one unsplit call). Our GEMM's bits do not depend on the cut at all (see [`crate::gemm`]);
+//! the grid is what keeps matrixmultiply's the same. matrixmultiply's own `threading` feature stays
 //! off (see Cargo.lock: no `thread-tree`), so rayon is the only source of parallelism.
 
 use std::mem::MaybeUninit;
@@ -51,10 +52,11 @@ struct Plan {
 impl<T: Float> Tensor<T> {
     /// The grid on which one large product's output rows are cut into per-thread runs.
     ///
-    /// 64 is a multiple of every matrixmultiply microkernel height (4, 8 or 16 rows) and equal to
+    /// Our GEMM computes each element the same way wherever a cut falls. For matrixmultiply (f64,
+    /// other CPUs), 64 is a multiple of every microkernel height (4, 8 or 16 rows) and equal to
     /// its row panel (64), so no cut lands inside a tile, and each element's arithmetic is the same as
     /// in one unsplit call. (It was 128 until the training step's weight gradients, whose 128 or 384
-    /// rows split 1:0 or 2:1 between two threads on a 128 grid, showed up in the profile.) Runs are whole numbers of blocks, one run per thread (matrixmultiply repacks B
+    /// rows split 1:0 or 2:1 between two threads on a 128 grid, showed up in the profile.) Runs are whole numbers of blocks, one run per thread (the GEMM repacks B
     /// once per call, so fewer, longer calls are faster). See docs/benchmarks.md.
     pub const MATMUL_ROW_BLOCK: usize = 64;
 
@@ -116,7 +118,7 @@ impl<T: Float> Tensor<T> {
     fn matmul_split(&self, other: &Tensor<T>, split_rows: bool) -> Tensor<T> {
         let plan = self.matmul_plan(other, "matmul");
         let len: usize = plan.out_shape.iter().product();
-        // beta = 0 makes matrixmultiply write C without reading it, so the output needs no zeroing:
+        // beta = 0 makes the GEMM write C without reading it, so the output needs no zeroing:
         // it saves a pass over m n elements (and, for a fresh allocation, the page faults zeroing
         // would trigger), a few percent on the mid-sized products of a transformer.
         let mut data = Vec::with_capacity(len);
@@ -283,7 +285,7 @@ fn write_product<T: Float>(a: &Tensor<T>, b: &Tensor<T>, plan: &Plan, out: &mut 
         // (k columns each) and B's k x n matrix address only elements inside `a_data` and `b_data`;
         // `rows >= 1` and `k >= 1`, so the start pointers are themselves elements. `c` is an
         // exclusive borrow of exactly rows x n elements, written row-major (strides n, 1) and
-        // read by no one else. beta = 0: matrixmultiply does not read C ("If β is zero, then C
+        // read by no one else. beta = 0: neither GEMM reads C (matrixmultiply: "If β is zero, then C
         // does not need to be initialized"), so uninitialised memory is fine.
         unsafe {
             T::gemm(
