@@ -177,10 +177,10 @@ pub unsafe fn sgemm_on(
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller's contract on the operands; AVX-512F checked by `is_supported` above.
-        Isa::Avx512 => unsafe { drive::<kernels::Avx512>(&ops) },
+        Isa::Avx512 => unsafe { drive_avx512(&ops) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller's contract on the operands; AVX2 + FMA checked by `is_supported`.
-        Isa::Avx2 => unsafe { drive::<kernels::Avx2>(&ops) },
+        Isa::Avx2 => unsafe { drive_avx2(&ops) },
         // SAFETY: the caller's contract on the operands is matrixmultiply's.
         Isa::Portable => unsafe { matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) },
         #[cfg(not(target_arch = "x86_64"))]
@@ -248,16 +248,43 @@ thread_local! {
     static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
 }
 
-/// The blocked loops of the module documentation around the microkernel `K`.
+/// [`drive`] with the AVX-512 kernel, compiled for AVX-512F throughout: packing then copies
+/// panel rows with 512-bit moves instead of calling `memcpy`.
+///
+/// # Safety
+/// As [`drive`]; the CPU supports AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn drive_avx512(o: &Operands) {
+    // SAFETY: forwarded from the caller.
+    unsafe { drive::<kernels::Avx512>(o) }
+}
+
+/// [`drive`] with the AVX2 kernel, compiled for AVX2 and FMA throughout.
+///
+/// # Safety
+/// As [`drive`]; the CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn drive_avx2(o: &Operands) {
+    // SAFETY: forwarded from the caller.
+    unsafe { drive::<kernels::Avx2>(o) }
+}
+
+/// The blocked loops of the module documentation around the microkernel `K`; always inlined
+/// into a caller compiled for `K`'s instruction set.
 ///
 /// # Safety
 /// The operands satisfy [`sgemm`]'s contract, `m, n, k >= 1`, and the CPU supports `K`.
+#[inline(always)]
 unsafe fn drive<K: Microkernel>(o: &Operands) {
     let (mr, nr) = (K::MR, K::NR);
     debug_assert!(MC.is_multiple_of(mr) && NC.is_multiple_of(nr));
-    BUFFERS.with(|buffers| {
-        let mut buffers = buffers.borrow_mut();
-        let PackBuffers { a: a_lines, b: b_lines } = &mut *buffers;
+    // The buffers are taken out of the thread-local for the call and put back after (no closure,
+    // so everything below is compiled with the caller's target features).
+    let mut buffers = BUFFERS.take();
+    {
+        let PackBuffers { a: a_lines, b: b_lines } = &mut buffers;
         let a_buf = floats(a_lines, MC * KC);
         let b_buf = floats(b_lines, KC * NC.min(o.n.next_multiple_of(nr)));
         for jc in (0..o.n).step_by(NC) {
@@ -305,7 +332,8 @@ unsafe fn drive<K: Microkernel>(o: &Operands) {
                 }
             }
         }
-    });
+    }
+    BUFFERS.set(buffers);
 }
 
 /// Runs the kernel for the tile of C at (i0, j0) with `rows x cols` valid elements: straight into
@@ -316,7 +344,7 @@ unsafe fn drive<K: Microkernel>(o: &Operands) {
 /// As [`Microkernel::tile`] for the panels; rows `i0..i0 + rows` and columns `j0..j0 + cols`
 /// lie inside C.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 unsafe fn write_tile<K: Microkernel>(
     kc: usize,
     a: *const f32,

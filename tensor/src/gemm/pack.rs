@@ -13,6 +13,9 @@
 //! matrices: a transposed or narrowed view costs nothing beforehand, only a different walk here.
 //! The last panel of a block that does not fill `MR` rows (or `NR` columns) is padded with zeros;
 //! the padded lanes compute values that are never written to C.
+//!
+//! Both are `#[inline(always)]`: inlined into the driver of one kernel, the panel width is a
+//! constant, so a panel row becomes a few vector moves instead of a `memcpy` call.
 
 /// Packs rows `0..mc` and columns `0..kc` of the matrix at `a` (strides `rs`, `cs`) into
 /// `ceil(mc / mr)` panels of `mr * kc` values each, zero-padding the last panel's missing rows.
@@ -20,6 +23,7 @@
 /// # Safety
 /// Every element `a + i * rs + p * cs` for `i < mc`, `p < kc` must be readable, and `out` must
 /// hold at least `mc.div_ceil(mr) * mr * kc` values.
+#[inline(always)]
 pub(super) unsafe fn pack_a(a: *const f32, rs: isize, cs: isize, mc: usize, kc: usize, mr: usize, out: &mut [f32]) {
     debug_assert!(out.len() >= mc.div_ceil(mr) * mr * kc);
     for (panel, dst) in out.chunks_exact_mut(mr * kc).take(mc.div_ceil(mr)).enumerate() {
@@ -31,10 +35,14 @@ pub(super) unsafe fn pack_a(a: *const f32, rs: isize, cs: isize, mc: usize, kc: 
         if rs == 1 {
             // A transposed A (the weight gradient's `dY^T X`): each column's rows are
             // contiguous, so walk step by step and copy the panel's rows of that column.
-            for p in 0..kc {
+            for (p, d) in dst.chunks_exact_mut(mr).take(kc).enumerate() {
                 // SAFETY: rows i0..i0 + rows <= mc of column p < kc: inside the caller's matrix.
                 let src = unsafe { std::slice::from_raw_parts(a.offset(p as isize * cs).add(i0), rows) };
-                dst[p * mr..p * mr + rows].copy_from_slice(src);
+                if rows == mr {
+                    d.copy_from_slice(src); // a whole panel: a fixed-size copy (mr is a constant here)
+                } else {
+                    d[..rows].copy_from_slice(src);
+                }
             }
             continue;
         }
@@ -43,7 +51,13 @@ pub(super) unsafe fn pack_a(a: *const f32, rs: isize, cs: isize, mc: usize, kc: 
         // cache line serves the next 15 steps.
         // SAFETY: rows i0 + i < mc, columns p < kc: inside the caller's matrix.
         let base = unsafe { a.offset(i0 as isize * rs) };
-        for p in 0..kc {
+        let mut p0 = 0;
+        #[cfg(target_arch = "x86_64")]
+        if cs == 1 && rows == mr && mr.is_multiple_of(4) {
+            // SAFETY: rows i0..i0 + mr and columns 0..kc lie inside the caller's matrix.
+            p0 = unsafe { transpose_rows_by_4x4(base, rs, kc, mr, dst) };
+        }
+        for p in p0..kc {
             let d = &mut dst[p * mr..p * mr + rows];
             for (i, v) in d.iter_mut().enumerate() {
                 // SAFETY: as above.
@@ -53,12 +67,49 @@ pub(super) unsafe fn pack_a(a: *const f32, rs: isize, cs: isize, mc: usize, kc: 
     }
 }
 
+/// The whole-panel, row-major case of [`pack_a`] (and the transposed case of [`pack_b`]), four
+/// steps at a time: each 4 x 4 block of A
+/// (four rows, four steps) is loaded as four vectors, transposed in registers and stored as four
+/// steps of the panel, instead of one scalar load and store per value. Returns the number of
+/// steps packed (`kc` rounded down to a multiple of 4); the caller packs the rest.
+///
+/// # Safety
+/// `base + i * rs + p` is readable for `i < mr`, `p < kc`; `mr` is a multiple of 4 and `dst`
+/// holds `mr * kc` values.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose_rows_by_4x4(base: *const f32, rs: isize, kc: usize, mr: usize, dst: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    debug_assert!(dst.len() >= mr * kc);
+    let steps = kc - kc % 4;
+    let out = dst.as_mut_ptr();
+    for p in (0..steps).step_by(4) {
+        for i in (0..mr).step_by(4) {
+            // SAFETY: rows i..i + 4 < mr and steps p..p + 4 <= kc: inside A and inside `dst`
+            // (the caller). SSE is part of x86_64's baseline.
+            unsafe {
+                let row = |r: usize| _mm_loadu_ps(base.offset((i + r) as isize * rs).add(p));
+                let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+                // The 4 x 4 transpose: interleave pairs of rows, then pairs of pairs.
+                let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpacklo_ps(r2, r3));
+                let (t2, t3) = (_mm_unpackhi_ps(r0, r1), _mm_unpackhi_ps(r2, r3));
+                _mm_storeu_ps(out.add(p * mr + i), _mm_movelh_ps(t0, t1));
+                _mm_storeu_ps(out.add((p + 1) * mr + i), _mm_movehl_ps(t1, t0));
+                _mm_storeu_ps(out.add((p + 2) * mr + i), _mm_movelh_ps(t2, t3));
+                _mm_storeu_ps(out.add((p + 3) * mr + i), _mm_movehl_ps(t3, t2));
+            }
+        }
+    }
+    steps
+}
+
 /// Packs rows `0..kc` and columns `0..nc` of the matrix at `b` (strides `rs`, `cs`) into
 /// `ceil(nc / nr)` panels of `nr * kc` values each, zero-padding the last panel's missing columns.
 ///
 /// # Safety
 /// Every element `b + p * rs + j * cs` for `p < kc`, `j < nc` must be readable, and `out` must
 /// hold at least `nc.div_ceil(nr) * nr * kc` values.
+#[inline(always)]
 pub(super) unsafe fn pack_b(b: *const f32, rs: isize, cs: isize, kc: usize, nc: usize, nr: usize, out: &mut [f32]) {
     debug_assert!(out.len() >= nc.div_ceil(nr) * nr * kc);
     for (panel, dst) in out.chunks_exact_mut(nr * kc).take(nc.div_ceil(nr)).enumerate() {
@@ -70,8 +121,12 @@ pub(super) unsafe fn pack_b(b: *const f32, rs: isize, cs: isize, kc: usize, nc: 
                 // SAFETY: row p < kc, columns j0..j0 + cols <= nc: inside the caller's matrix.
                 let src = unsafe { std::slice::from_raw_parts(b.offset(p as isize * rs).add(j0), cols) };
                 let d = &mut dst[p * nr..(p + 1) * nr];
-                d[..cols].copy_from_slice(src);
-                d[cols..].fill(0.0);
+                if cols == nr {
+                    d.copy_from_slice(src); // a whole panel: a fixed-size copy (nr is a constant here)
+                } else {
+                    d[..cols].copy_from_slice(src);
+                    d[cols..].fill(0.0);
+                }
             }
         } else {
             // A transposed B (the linear layer's `x W^T`): walk each column contiguously when
@@ -79,10 +134,18 @@ pub(super) unsafe fn pack_b(b: *const f32, rs: isize, cs: isize, kc: usize, nc: 
             if cols < nr {
                 dst.fill(0.0);
             }
+            let mut p0 = 0;
+            #[cfg(target_arch = "x86_64")]
+            if rs == 1 && cols == nr && nr.is_multiple_of(4) {
+                // B's columns are rows of the matrix it is the transpose of: the same 4 x 4
+                // transposes as a row-major A panel.
+                // SAFETY: columns j0..j0 + nr and rows 0..kc lie inside the caller's matrix.
+                p0 = unsafe { transpose_rows_by_4x4(b.offset(j0 as isize * cs), cs, kc, nr, dst) };
+            }
             for j in 0..cols {
                 // SAFETY: column j0 + j < nc, rows p < kc: inside the caller's matrix.
                 let col = unsafe { b.offset((j0 + j) as isize * cs) };
-                for p in 0..kc {
+                for p in p0..kc {
                     // SAFETY: as above.
                     dst[p * nr + j] = unsafe { *col.offset(p as isize * rs) };
                 }
