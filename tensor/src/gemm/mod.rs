@@ -286,9 +286,14 @@ unsafe fn drive<K: Microkernel>(o: &Operands) {
     {
         let PackBuffers { a: a_lines, b: b_lines } = &mut buffers;
         let a_buf = floats(a_lines, MC * KC);
-        let b_buf = floats(b_lines, KC * NC.min(o.n.next_multiple_of(nr)));
-        for jc in (0..o.n).step_by(NC) {
-            let nc = NC.min(o.n - jc);
+        // When A is a single row panel (one token at a time: generation with the KV cache), each
+        // packed B panel serves one tile only, so B is packed a few panels at a time: the packed
+        // block then stays in L1 instead of going out to L3 and back (`gemm_ceiling`'s one-token
+        // rows: 7.2 -> 9.4 and 5.3 -> 7.0 GFLOP/s).
+        let nc_block = if o.m <= mr { 4 * nr } else { NC };
+        let b_buf = floats(b_lines, KC * nc_block.min(o.n.next_multiple_of(nr)));
+        for jc in (0..o.n).step_by(nc_block) {
+            let nc = nc_block.min(o.n - jc);
             for pc in (0..o.k).step_by(KC) {
                 let kc = KC.min(o.k - pc);
                 // SAFETY: rows pc..pc + kc and columns jc..jc + nc lie inside B.
