@@ -6,6 +6,12 @@
 //!            -> ln_f -> lm_head                (B, T, vocab)
 //! ```
 //! The LM head shares its weight with the token embedding (weight tying), as nanoGPT does.
+//!
+//! Two details differ between nanoGPT and OpenAI's GPT-2 without changing a single parameter:
+//! the MLP's GELU (nanoGPT's exact erf form, GPT-2's tanh approximation, "gelu_new") and the
+//! layer norms' epsilon. [`GptStyle`] holds them; [`Gpt::new`] builds nanoGPT's
+//! ([`GptStyle::default`]), [`Gpt::with_style`] any other, e.g. [`GptStyle::GPT2`] for imported
+//! GPT-2 weights.
 
 use std::rc::Rc;
 
@@ -65,10 +71,53 @@ impl GptConfig {
     }
 }
 
+/// The computations of a GPT that have no parameters of their own: which GELU its MLPs use and
+/// the epsilon of its layer norms. Kept apart from [`GptConfig`] (the sizes, named as nanoGPT's)
+/// because every model trained here uses the default; only imported weights ask for another.
+///
+/// ```
+/// use transformer::{Activation, GptStyle};
+/// assert_eq!(GptStyle::default(), GptStyle { activation: Activation::GeluErf, layer_norm_eps: 1e-5 });
+/// assert_eq!(GptStyle::GPT2.activation, Activation::GeluTanh);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GptStyle {
+    /// The MLP's nonlinearity: [`Activation::GeluErf`] (nanoGPT's `nn.GELU()`) or
+    /// [`Activation::GeluTanh`] (GPT-2's "gelu_new").
+    pub activation: Activation,
+    /// Added to the variance in every layer norm (`ln_1`, `ln_2`, `ln_f`).
+    pub layer_norm_eps: f64,
+}
+
+impl GptStyle {
+    /// OpenAI's GPT-2 as Hugging Face's `GPT2LMHeadModel` computes it: the tanh GELU, epsilon 1e-5.
+    pub const GPT2: GptStyle = GptStyle { activation: Activation::GeluTanh, layer_norm_eps: 1e-5 };
+
+    /// Checks the style, naming the first problem: the activation must be a GELU (the GPT's
+    /// MLP has no ReLU variant in either source) and the epsilon finite and positive.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.activation == Activation::Relu {
+            return Err("a GPT's activation must be GeluErf or GeluTanh".into());
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(format!("layer_norm_eps must be finite and positive, got {}", self.layer_norm_eps));
+        }
+        Ok(())
+    }
+}
+
+impl Default for GptStyle {
+    /// nanoGPT's: the exact erf GELU and PyTorch's default layer-norm epsilon 1e-5.
+    fn default() -> Self {
+        GptStyle { activation: Activation::GeluErf, layer_norm_eps: 1e-5 }
+    }
+}
+
 /// The GPT model.
 pub struct Gpt<T: Float> {
     /// The configuration it was built with.
     pub config: GptConfig,
+    style: GptStyle,
     /// Token embedding `(vocab, d)`, also the LM head's weight.
     pub wte: Embedding<T>,
     /// Learned positions `(block_size, d)`.
@@ -85,11 +134,32 @@ impl<T: Float> Gpt<T> {
     /// A model initialised as GPT-2: Normal(0, 0.02) weights, residual projections
     /// Normal(0, 0.02 / sqrt(2 n_layer)), zero biases, unit layer-norm gains.
     ///
+    /// Uses nanoGPT's [`GptStyle::default`] (erf GELU, epsilon 1e-5).
+    ///
     /// # Panics
     /// On an invalid configuration (see [`GptConfig::validate`]).
     #[track_caller]
     pub fn new(config: GptConfig, seed: u64) -> Self {
-        if let Err(e) = config.validate() {
+        Self::with_style(config, GptStyle::default(), seed)
+    }
+
+    /// [`Gpt::new`] computing as `style` says: the same parameters, drawn the same way from
+    /// `seed`, with another GELU or layer-norm epsilon.
+    ///
+    /// ```
+    /// use transformer::{Gpt, GptConfig, GptStyle};
+    /// let config = GptConfig { vocab_size: 5, block_size: 4, n_layer: 1, n_head: 1, n_embd: 8, dropout: 0.0, bias: true };
+    /// let (erf, tanh) = (Gpt::<f64>::new(config, 0), Gpt::<f64>::with_style(config, GptStyle::GPT2, 0));
+    /// assert_eq!(erf.wte.weight.value().to_vec(), tanh.wte.weight.value().to_vec());
+    /// let (a, b) = (erf.forward(&[1, 2], [1, 2]).value().to_vec(), tanh.forward(&[1, 2], [1, 2]).value().to_vec());
+    /// assert!(a.iter().zip(&b).any(|(x, y)| x != y)); // close, but not the same function
+    /// ```
+    ///
+    /// # Panics
+    /// On an invalid configuration or style (see [`GptConfig::validate`], [`GptStyle::validate`]).
+    #[track_caller]
+    pub fn with_style(config: GptConfig, style: GptStyle, seed: u64) -> Self {
+        if let Err(e) = config.validate().and_then(|()| style.validate()) {
             tensor::layer_panic("Gpt", e);
         }
         let mut rng: TensorRng = rng_from_seed(seed);
@@ -100,21 +170,33 @@ impl<T: Float> Gpt<T> {
             d_ff: 4 * config.n_embd,
             dropout: config.dropout,
             bias: config.bias,
-            // nanoGPT's MLP uses nn.GELU(), the exact erf form; matching it keeps exported logits equal.
-            activation: Activation::GeluErf,
+            // By default nanoGPT's nn.GELU(), the exact erf form; matching it keeps exported logits equal.
+            activation: style.activation,
             norm: NormPlacement::Pre,
             init: Init::Normal(0.02),
             residual_init: Init::Normal(0.02 / (2.0 * config.n_layer as f64).sqrt()),
         };
-        Gpt {
+        let mut gpt = Gpt {
             config,
+            style,
             wte: Embedding::new(config.vocab_size, config.n_embd, 0.02, &mut rng),
             wpe: LearnedPositional::new(config.block_size, config.n_embd, 0.02, &mut rng),
             blocks: (0..config.n_layer).map(|_| Block::new(&c, &dropout_state, &mut rng)).collect(),
             ln_f: LayerNorm::new(config.n_embd, config.bias),
             drop: Dropout::new(config.dropout, &dropout_state),
             dropout_state,
+        };
+        for block in &mut gpt.blocks {
+            block.ln_1.eps = style.layer_norm_eps;
+            block.ln_2.eps = style.layer_norm_eps;
         }
+        gpt.ln_f.eps = style.layer_norm_eps;
+        gpt
+    }
+
+    /// Its GELU and layer-norm epsilon, fixed at construction ([`Gpt::with_style`]).
+    pub fn style(&self) -> GptStyle {
+        self.style
     }
 
     /// Switches dropout on (training) or off (evaluation).

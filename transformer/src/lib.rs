@@ -40,7 +40,7 @@ pub use dropout::{Dropout, DropoutState};
 pub use embedding::Embedding;
 pub use encdec::{AttentionMaps, DecodeState, Transformer, TransformerConfig};
 pub use feedforward::{Activation, FeedForward};
-pub use gpt::{Gpt, GptConfig};
+pub use gpt::{Gpt, GptConfig, GptStyle};
 pub use layernorm::LayerNorm;
 pub use linear::{Init, Linear};
 pub use mha::{AttentionConfig, CrossKv, KvCache, MultiHeadAttention};
