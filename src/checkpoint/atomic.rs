@@ -73,6 +73,21 @@ pub fn commit_temp(temp: &Path, path: &Path) -> Result<()> {
     sync_dir(parent_dir(path)).map_err(|e| Error::io("cannot flush directory", parent_dir(path), e))
 }
 
+/// [`commit_temp`] that never replaces a file: links the temp file to `path` (which fails if
+/// `path` exists, even when it appears after a caller's check), removes the temp name and flushes
+/// the directory. Returns `Ok(false)`, leaving everything as it was, if `path` exists.
+pub(crate) fn commit_new(temp: &Path, path: &Path) -> Result<bool> {
+    let linked = std::fs::hard_link(temp, path);
+    let _ = std::fs::remove_file(temp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(Error::io("cannot write", path, e)),
+    }
+    sync_dir(parent_dir(path)).map_err(|e| Error::io("cannot flush directory", parent_dir(path), e))?;
+    Ok(true)
+}
+
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -19,6 +19,13 @@
 //! Biases are written only when `config.bias`. The metadata entry `"config"` holds nanoGPT's
 //! `GPTConfig` fields as JSON. The header of `tests/checkpoint.rs` has a PyTorch loader.
 //!
+//! A model whose [`transformer::GptStyle`] is not nanoGPT's (an imported GPT-2 computes its
+//! GELU with the tanh approximation) is exported all the same, with the metadata entries
+//! `"activation"` and `"layer_norm_eps"` of our own checkpoints, which `import --format nanogpt`
+//! reads back. nanoGPT's `model.py` ignores them and computes the erf GELU, as it does after its
+//! own `GPT.from_pretrained('gpt2')`: logits close to ours but not equal (`gradlab export` prints
+//! a note saying so).
+//!
 //! The tokenizer is not exported, as nanoGPT keeps it apart from the weights (its `meta.pkl`);
 //! `config.vocab_size` says how many tokens the weights expect. A character model's vocabulary
 //! is the sorted characters of its text, as nanoGPT's `prepare.py` builds it; a BPE model's
@@ -93,7 +100,8 @@ pub fn export_nanogpt(model: &Gpt<f32>, out: &Path) -> Result<()> {
         "dropout": c.dropout,
         "bias": c.bias,
     });
-    let metadata =
+    let mut metadata =
         HashMap::from([("format".to_string(), "nanogpt".to_string()), ("config".to_string(), config.to_string())]);
+    metadata.extend(super::meta::style_entries(&model.style()));
     write_atomic(out, &format::encode(&tensors, metadata)?)
 }

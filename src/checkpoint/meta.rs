@@ -20,11 +20,20 @@
 //!
 //! A file without `"tokenizer"` is a character model, so checkpoints written before BPE load
 //! unchanged, and a character model's file is exactly what it was.
+//!
+//! A model that computes otherwise than nanoGPT's (its [`GptStyle`], e.g. an imported GPT-2)
+//! says so in two entries, each written only when it differs from [`GptStyle::default`], so every
+//! other checkpoint is byte for byte what it was and one without them loads as the default:
+//!
+//! ```text
+//! "activation":     "gelu_tanh"   (GPT-2's "gelu_new"; absent means "gelu_erf", nanoGPT's nn.GELU())
+//! "layer_norm_eps": "0.00001"     (shortest decimal; absent means 1e-5)
+//! ```
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use transformer::GptConfig;
+use transformer::{Activation, GptConfig, GptStyle};
 
 use super::format::Parsed;
 use crate::data::{CharTokenizer, Tokenizer};
@@ -239,4 +248,51 @@ fn parse_config(file: &Parsed<'_>) -> Result<GptConfig> {
     };
     config.validate().map_err(|e| file.error(format!("invalid config: {e}")))?;
     Ok(config)
+}
+
+/// The metadata entries that record `style`: `"activation"` and `"layer_norm_eps"`, each only
+/// when it differs from [`GptStyle::default`] (see the module documentation).
+pub(crate) fn style_entries(style: &GptStyle) -> Vec<(String, String)> {
+    let default = GptStyle::default();
+    let mut entries = Vec::new();
+    if style.activation != default.activation {
+        entries.push(("activation".to_string(), activation_name(style.activation).to_string()));
+    }
+    if style.layer_norm_eps != default.layer_norm_eps {
+        entries.push(("layer_norm_eps".to_string(), style.layer_norm_eps.to_string()));
+    }
+    entries
+}
+
+/// The name of a GPT's activation in checkpoint metadata.
+pub(crate) fn activation_name(a: Activation) -> &'static str {
+    match a {
+        Activation::GeluErf => "gelu_erf",
+        Activation::GeluTanh => "gelu_tanh",
+        Activation::Relu => "relu",
+    }
+}
+
+/// The [`GptStyle`] a weights file records in its optional `"activation"` and `"layer_norm_eps"`
+/// entries, the default where one is absent; an error for a value this program cannot compute.
+pub(crate) fn style_from_file(file: &Parsed<'_>) -> Result<GptStyle> {
+    let mut style = GptStyle::default();
+    if let Some(name) = file.meta_optional("activation") {
+        style.activation = match name {
+            "gelu_erf" => Activation::GeluErf,
+            "gelu_tanh" => Activation::GeluTanh,
+            other => {
+                return Err(
+                    file.error(format!("metadata \"activation\" is {other:?}, expected \"gelu_erf\" or \"gelu_tanh\""))
+                );
+            }
+        };
+    }
+    if let Some(text) = file.meta_optional("layer_norm_eps") {
+        style.layer_norm_eps = text
+            .parse()
+            .map_err(|_| file.error(format!("metadata \"layer_norm_eps\" is {text:?}, expected a number")))?;
+    }
+    style.validate().map_err(|e| file.error(format!("invalid metadata: {e}")))?;
+    Ok(style)
 }

@@ -8,7 +8,14 @@
 //! ```
 //! Both files are written atomically ([`write_atomic`]): a crash mid-save leaves the previous
 //! checkpoint readable. Loading checks everything and returns [`Error::Checkpoint`] for any file
-//! it cannot use, whatever its bytes. [`export_nanogpt`] writes the weights in nanoGPT's layout.
+//! it cannot use, whatever its bytes. [`export_nanogpt`] writes the weights in nanoGPT's layout;
+//! [`import_hf_gpt2`] and [`import_nanogpt`] read GPT-2's weights in Hugging Face's layout and
+//! nanoGPT's checkpoints back in (see [Import](#import) below, and `gradlab import`).
+//!
+//! # Import
+//! An imported GPT-2 computes its GELU with the tanh approximation: the model records that in its
+//! [`transformer::GptStyle`], and its weights file in the metadata entry `"activation"` (written
+//! only when not nanoGPT's default, so every other checkpoint is unchanged).
 //!
 //! ```
 //! use gradlab::checkpoint::{ModelMeta, load_model, save};
@@ -30,6 +37,7 @@ mod atomic;
 mod encdec;
 mod export;
 mod format;
+pub mod import;
 mod meta;
 mod model;
 mod state;
@@ -38,12 +46,15 @@ use std::path::{Path, PathBuf};
 
 use transformer::Gpt;
 
+pub(crate) use atomic::commit_new;
 pub use atomic::{commit_temp, write_atomic, write_temp};
 pub(crate) use encdec::norm_name;
 pub use encdec::{EncDecMeta, ModelKind, load_encdec, model_kind, save_encdec, validate_encdec_config};
 pub use export::export_nanogpt;
+pub use import::{HF_GPT2_FILES, import_hf_gpt2, import_nanogpt};
 pub use meta::ModelMeta;
 pub use model::load_model;
+pub(crate) use model::model_bytes;
 pub use state::{RngState, TrainState, load_train_state};
 
 use crate::error::{Error, Result};

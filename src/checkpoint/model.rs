@@ -6,7 +6,7 @@ use std::path::Path;
 use transformer::{Gpt, GptConfig, Module};
 
 use super::format;
-use super::meta::{ModelMeta, check_describes};
+use super::meta::{ModelMeta, check_describes, style_entries, style_from_file};
 use super::resolve;
 use crate::error::{Error, Result};
 
@@ -55,7 +55,9 @@ pub(crate) fn model_bytes(model: &Gpt<f32>, meta: &ModelMeta) -> Result<Vec<u8>>
             meta.config.vocab_size
         )));
     }
-    format::encode_parameters(model, meta.to_metadata())
+    let mut metadata = meta.to_metadata();
+    metadata.extend(style_entries(&model.style()));
+    format::encode_parameters(model, metadata)
 }
 
 /// Loads a model and its metadata from a run directory or a weights file (see [`resolve`]).
@@ -83,6 +85,7 @@ pub(crate) fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Gpt<f32>, M
         return Err(file.error("this is an encoder-decoder checkpoint (train --model encdec), not a GPT one"));
     }
     let meta = ModelMeta::from_file(&file)?;
+    let style = style_from_file(&file)?;
     // Each layer has tensors of its own: a layer count beyond the file's tensor count cannot fit,
     // and listing its names would take as long as the count is large.
     if meta.config.n_layer > file.tensors.len() {
@@ -98,7 +101,7 @@ pub(crate) fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Gpt<f32>, M
 
     // Every tensor is in the file with the right shape, so building the model allocates no more
     // than the file holds.
-    let model = Gpt::<f32>::new(meta.config, meta.seed);
+    let model = Gpt::<f32>::with_style(meta.config, style, meta.seed);
     let params = model.named_parameters();
     let layout_matches = params.len() == expected.len()
         && params.iter().zip(&expected).all(|((n, p), (en, es))| n == en && p.shape() == *es);

@@ -26,6 +26,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Export a checkpoint's weights under nanoGPT's parameter names.
     Export(ExportArgs),
+    /// Import GPT-2's weights in Hugging Face's layout (a directory with config.json,
+    /// model.safetensors, vocab.json and merges.txt) or a nanoGPT checkpoint (a .safetensors file)
+    /// as a checkpoint that sample, eval, export and train --init-from take.
+    Import(ImportArgs),
     /// From bigram to GPT: train six models on the built-in tiny-shakespeare, each adding one idea
     /// (averaging the past, an attention head, several heads, a feed-forward layer, residuals and
     /// layer norm), with the same steps, batches and seed, and print their validation losses.
@@ -351,6 +355,42 @@ pub struct ExportArgs {
     /// Output file (.safetensors).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Import formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// A GPT-2 model directory in Hugging Face's layout: config.json, model.safetensors,
+    /// vocab.json, merges.txt (as `save_pretrained` writes it, or `openai-community/gpt2`).
+    #[value(name = "hf-gpt2")]
+    HfGpt2,
+    /// A nanoGPT checkpoint: its state_dict as a .safetensors file, with nanoGPT's GPTConfig as
+    /// JSON in the metadata entry "config" (what `gradlab export` writes).
+    Nanogpt,
+}
+
+/// `import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// What --from holds.
+    #[arg(long, value_enum)]
+    pub format: ImportFormat,
+    /// The model directory (hf-gpt2) or the .safetensors file (nanogpt).
+    #[arg(long, value_name = "DIR|FILE")]
+    pub from: PathBuf,
+    /// The checkpoint directory to write model.safetensors in (created if needed). A checkpoint
+    /// already there is never written over: the command refuses.
+    #[arg(long)]
+    pub out_dir: PathBuf,
+    /// nanogpt: the model's byte-level BPE tokenizer, a directory holding vocab.json and
+    /// merges.txt (from `gradlab tokenizer` or Hugging Face). A nanoGPT checkpoint has no
+    /// tokenizer, so nanogpt needs this or --chars. (hf-gpt2 reads the model directory's own.)
+    #[arg(long, value_name = "DIR", conflicts_with = "chars")]
+    pub tokenizer: Option<PathBuf>,
+    /// nanogpt: a character model's tokenizer, the sorted distinct characters of this text (as
+    /// nanoGPT's shakespeare_char/prepare.py builds it); `shakespeare` for the built-in text.
+    #[arg(long, value_name = "TEXT")]
+    pub chars: Option<PathBuf>,
 }
 
 /// `gradcheck`.

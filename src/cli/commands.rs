@@ -479,6 +479,20 @@ pub fn run_export(a: &ExportArgs) -> Result<()> {
     }
     checkpoint::export_nanogpt(&model, &a.out)?;
     println!("wrote {} ({} parameters under nanoGPT's names)", a.out.display(), model.num_parameters());
+    if model.style().activation != transformer::GptStyle::default().activation {
+        println!(
+            "note: this model computes GPT-2's tanh GELU; nanoGPT's model.py computes the erf GELU (nn.GELU()), \
+             so its logits will be close to this program's but not equal (nn.GELU(approximate='tanh') makes them \
+             equal); the file's \"activation\" entry records it, and import --format nanogpt reads it back"
+        );
+    }
+    if model.style().layer_norm_eps != transformer::GptStyle::default().layer_norm_eps {
+        println!(
+            "note: this model's layer norms use eps {}; nanoGPT's use 1e-5 (the file's \"layer_norm_eps\" entry \
+             records it)",
+            model.style().layer_norm_eps
+        );
+    }
     Ok(())
 }
 

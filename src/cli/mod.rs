@@ -3,11 +3,12 @@
 mod args;
 mod commands;
 mod encdec;
+mod import;
 mod tokenizer;
 
 pub use args::{
-    BenchArgs, BuildupArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, SampleArgs, TokenizerArgs,
-    TrainArgs,
+    BenchArgs, BuildupArgs, Cli, Command, EvalArgs, ExportArgs, GradcheckArgs, GraphArgs, ImportArgs, ImportFormat,
+    SampleArgs, TokenizerArgs, TrainArgs,
 };
 pub use commands::train_config;
 
@@ -24,6 +25,7 @@ pub fn main() -> ExitCode {
         Some(Command::Sample(a)) => commands::run_sample(a),
         Some(Command::Eval(a)) => commands::run_eval(a),
         Some(Command::Export(a)) => commands::run_export(a),
+        Some(Command::Import(a)) => import::run_import(a),
         Some(Command::Buildup(a)) => commands::run_buildup(a),
         Some(Command::Gradcheck(a)) => commands::run_gradcheck(a),
         Some(Command::Graph(a)) => commands::run_graph(a),

@@ -130,7 +130,7 @@ fn start(cfg: &TrainConfig, data: &Dataset, init: Option<(Gpt<f32>, ModelMeta)>)
         // The checkpoint's model with this run's dropout, holding the checkpoint's weights.
         let config = GptConfig { dropout: cfg.dropout, ..from.config };
         check_training_memory(cfg, &config, block)?;
-        let model = Gpt::<f32>::new(config, cfg.seed);
+        let model = Gpt::<f32>::with_style(config, loaded.style(), cfg.seed);
         for ((name, p), (_, q)) in model.named_parameters().iter().zip(loaded.named_parameters()) {
             debug_assert_eq!(p.shape(), q.shape(), "{name}");
             p.set_value(q.value().clone());
@@ -321,12 +321,19 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
         (e, _) => e,
     })?;
     let init_note = init.as_ref().map(|(_, meta)| {
+        // An imported checkpoint's source is "<format>:<path>" (`gradlab import`).
+        let origin = match meta.source.split_once(':') {
+            Some((format @ ("hf-gpt2" | "nanogpt"), path)) => format!("imported from {path} ({format})"),
+            _ => format!(
+                "step {} of a run on {}",
+                meta.step,
+                meta.source.strip_prefix("data:").map_or_else(|| meta.source.replace(':', " "), str::to_string)
+            ),
+        };
         format!(
-            "initialised from {} (step {} of a run on {}); the step counter, the learning-rate schedule and the \
-             optimizer start fresh",
+            "initialised from {} ({origin}); the step counter, the learning-rate schedule and the optimizer start \
+             fresh",
             cfg.init_from.as_deref().unwrap_or(Path::new("")).display(),
-            meta.step,
-            meta.source.strip_prefix("data:").map_or_else(|| meta.source.replace(':', " "), str::to_string)
         )
     });
     let mut run = start(cfg, &data, init)?;
