@@ -120,7 +120,7 @@ fn flags_that_contradict_the_checkpoint_are_refused() {
         (fine_tune(&["--n-layer", "2"]), vec!["--n-layer is fixed by the checkpoint of --init-from a"]),
         (
             fine_tune(&["--n-embd", "32", "--n-head", "4", "--block-size", "8", "--bias"]),
-            vec!["--block-size, --n-head, --n-embd, --bias are fixed", "--dropout may be set"],
+            vec!["--n-head, --n-embd, --bias are fixed", "--dropout and a shorter --block-size may be set"],
         ),
         (fine_tune(&["--tokenizer", "bpe", "--vocab-size", "300"]), vec!["--tokenizer, --vocab-size are fixed"]),
         (fine_tune(&["--resume"]), vec!["--init-from a", "--resume", "choose one"]),
@@ -169,4 +169,52 @@ fn a_bpe_checkpoint_fine_tunes_on_any_text() {
     assert_eq!((ft_meta.step, ft_meta.source.as_str()), (6, "data:b.txt"));
     let sample = succeeds(dir.path(), &["sample", "--ckpt", "ft", "--max-new-tokens", "20", "--prompt", "café🦀"]);
     assert!(sample.starts_with("café🦀"), "{sample}");
+}
+
+#[test]
+fn a_shorter_block_size_crops_the_learned_positions() {
+    use gradlab::transformer::Module;
+    let dir = trained_on_a("init-from-crop");
+    let (a, a_meta) = load_model(&dir.join("a")).unwrap();
+    assert_eq!(a_meta.config.block_size, 16);
+
+    // No step: the cropped checkpoint holds the first 8 positions and every other weight as is,
+    // and records its new context.
+    succeeds(dir.path(), &fine_tune(&["--max-iters", "0", "--out-dir", "crop", "--block-size", "8"]));
+    let (crop, crop_meta) = load_model(&dir.join("crop")).unwrap();
+    assert_eq!(crop_meta.config, gradlab::transformer::GptConfig { block_size: 8, ..a_meta.config });
+    for ((name, p), (_, q)) in crop.named_parameters().iter().zip(a.named_parameters()) {
+        let (p, q) = (p.value().to_vec(), q.value().to_vec());
+        if name.starts_with("wpe") {
+            assert_eq!(p.len() * 2, q.len(), "{name}");
+            assert_eq!(p, q[..p.len()], "{name}");
+        } else {
+            assert_eq!(p, q, "{name}");
+        }
+    }
+    // The same logits as the original model for an input that fits the shorter context.
+    a.set_training(false);
+    crop.set_training(false);
+    let ids: Vec<usize> = (0..6).map(|i| (i * 5 + 1) % a_meta.config.vocab_size).collect();
+    let logits = |m: &gradlab::transformer::Gpt<f32>| m.forward(&ids, [1, ids.len()]).value().to_vec();
+    assert_eq!(logits(&crop), logits(&a));
+
+    // It fine-tunes, samples and evaluates at the new context.
+    let out = succeeds(dir.path(), &fine_tune(&["--block-size", "8"]));
+    assert!(out.contains("initialised from a"), "{out}");
+    assert_eq!(load_model(&dir.join("ft")).unwrap().1.config.block_size, 8);
+    let sample = succeeds(dir.path(), &["sample", "--ckpt", "ft", "--max-new-tokens", "20", "--prompt", "the"]);
+    assert!(sample.starts_with("the"), "{sample}");
+    succeeds(dir.path(), &["eval", "--ckpt", "ft", "--data", "b.txt"]);
+
+    // The whole context is allowed; a longer one is refused before anything is written.
+    succeeds(dir.path(), &fine_tune(&["--max-iters", "0", "--out-dir", "same", "--block-size", "16"]));
+    assert_eq!(parameter_bits(&load_model(&dir.join("same")).unwrap().0), parameter_bits(&a));
+    fails(
+        dir.path(),
+        &fine_tune(&["--out-dir", "long", "--block-size", "17"]),
+        &["--block-size 17 is longer than the context", "--init-from a (16 positions)", "--block-size 16 or less"],
+    );
+    assert!(!dir.join("long").exists());
+    fails(dir.path(), &fine_tune(&["--out-dir", "none", "--block-size", "0"]), &["--block-size must be at least 1"]);
 }

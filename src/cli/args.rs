@@ -162,8 +162,10 @@ pub struct TrainArgs {
     /// Fine-tune: start from the weights of this checkpoint (a run's out dir or its weights
     /// file) on --data, with a fresh step counter, learning-rate schedule and optimizer
     /// (nanoGPT's `init_from`). The checkpoint fixes the model and its tokenizer, so
-    /// --n-layer, --n-head, --n-embd, --block-size, --bias, --tokenizer and --vocab-size are
-    /// refused; --dropout applies to this run. Not with --resume, --task or --model encdec.
+    /// --n-layer, --n-head, --n-embd, --bias, --tokenizer and --vocab-size are refused;
+    /// --dropout applies to this run, and --block-size N (at most the checkpoint's) fine-tunes
+    /// at a shorter context, its learned positions cropped to the first N. Not with --resume,
+    /// --task or --model encdec.
     #[arg(long, value_name = "CKPT")]
     pub init_from: Option<PathBuf>,
     /// How --data is cut into tokens: `char` (one token per character, the default), `bpe`

@@ -57,6 +57,7 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     c.threads = a.threads;
     c.resume = a.resume;
     c.init_from = a.init_from.clone();
+    c.init_block_size = a.init_from.as_ref().and(a.block_size);
     c.progress = !a.no_progress;
     if let Source::Task(task) = c.source
         && a.block_size.is_none()
@@ -68,7 +69,8 @@ pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
 }
 
 /// Refuses the flags that contradict `--init-from from`: the checkpoint fixes the model and its
-/// tokenizer (only `--dropout` of the model's settings may be set, for the fine-tuning run), and
+/// tokenizer (only `--dropout` of the model's settings may be set, for the fine-tuning run, and
+/// `--block-size`, a context no longer than the checkpoint's, to which its positions are cropped), and
 /// it is a GPT of a text, fine-tuned on a text (`--data`), in a new run (not `--resume`).
 fn check_init_from_flags(a: &TrainArgs, from: &Path) -> Result<()> {
     let from = from.display();
@@ -88,7 +90,6 @@ fn check_init_from_flags(a: &TrainArgs, from: &Path) -> Result<()> {
         return Err(Error::Config(format!("--init-from {from} needs --data, the text to fine-tune on")));
     }
     let fixed = [
-        ("--block-size", a.block_size.is_some()),
         ("--n-layer", a.n_layer.is_some()),
         ("--n-head", a.n_head.is_some()),
         ("--n-embd", a.n_embd.is_some()),
@@ -99,7 +100,7 @@ fn check_init_from_flags(a: &TrainArgs, from: &Path) -> Result<()> {
     if let Some((flags, is)) = given_flags(&fixed) {
         return Err(Error::Config(format!(
             "{flags} {is} fixed by the checkpoint of --init-from {from}: fine-tuning keeps its model and its \
-             tokenizer, so leave {} out (--dropout may be set)",
+             tokenizer, so leave {} out (--dropout and a shorter --block-size may be set)",
             if is == "is" { "it" } else { "them" }
         )));
     }

@@ -123,12 +123,18 @@ pub struct TrainConfig {
     pub tokenizer: TokenizerChoice,
     /// Fine-tune (nanoGPT's `init_from`): start from the weights of this GPT checkpoint (a run's
     /// out dir or its weights file) instead of random ones, on a text that its tokenizer
-    /// encodes. The checkpoint's model settings (`block_size`, `n_layer`, `n_head`, `n_embd`,
-    /// `bias`) and tokenizer replace this config's; `dropout` and every optimizer and schedule
+    /// encodes. The checkpoint's model settings (`block_size` unless
+    /// [`TrainConfig::init_block_size`] crops it, `n_layer`, `n_head`, `n_embd`, `bias`) and
+    /// tokenizer replace this config's; `dropout` and every optimizer and schedule
     /// setting are this config's, and the step counter, the learning-rate schedule, AdamW's
     /// moments and the random streams (from `seed`) all start fresh. The new checkpoint records
     /// this run's text as its source. Not with `resume`, nor on a task.
     pub init_from: Option<PathBuf>,
+    /// With `init_from`: fine-tune at this shorter context, the checkpoint's learned positions
+    /// cropped to their first `init_block_size` rows (nanoGPT's `crop_block_size`); the new
+    /// checkpoint records it as its block size. At most the checkpoint's block size; `None`
+    /// keeps the checkpoint's.
+    pub init_block_size: Option<usize>,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
 }
@@ -163,6 +169,7 @@ impl TrainConfig {
             resume: false,
             tokenizer: TokenizerChoice::Char,
             init_from: None,
+            init_block_size: None,
             progress: true,
         }
     }
@@ -202,10 +209,10 @@ impl TrainConfig {
 
     /// This config with the model settings of a checkpoint's `config` (its block size, layers,
     /// heads, width and biases), as a run with [`TrainConfig::init_from`] uses; dropout and the
-    /// rest stay this config's.
+    /// rest stay this config's, and the block size is [`TrainConfig::init_block_size`] when set.
     pub fn with_model_of(&self, config: &GptConfig) -> Self {
         TrainConfig {
-            block_size: config.block_size,
+            block_size: self.init_block_size.unwrap_or(config.block_size),
             n_layer: config.n_layer,
             n_head: config.n_head,
             n_embd: config.n_embd,
@@ -256,6 +263,15 @@ impl TrainConfig {
                     task.name()
                 ));
             }
+        }
+        match (self.init_block_size, &self.init_from) {
+            (Some(0), _) => return bad("--block-size must be at least 1".into()),
+            (Some(n), None) => {
+                return bad(format!(
+                    "a fine-tuning block size ({n}) crops the positions of an --init-from checkpoint: there is none"
+                ));
+            }
+            _ => {}
         }
         if self.threads == Some(0) {
             return bad("--threads must be at least 1".into());

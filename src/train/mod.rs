@@ -127,13 +127,21 @@ struct Run {
 fn start(cfg: &TrainConfig, data: &Dataset, init: Option<(Gpt<f32>, ModelMeta)>) -> Result<Run> {
     let block = effective_block(cfg, data);
     if let Some((loaded, from)) = init {
-        // The checkpoint's model with this run's dropout, holding the checkpoint's weights.
-        let config = GptConfig { dropout: cfg.dropout, ..from.config };
+        // The checkpoint's model with this run's dropout and block size (`with_model_of`: at
+        // most the checkpoint's), holding the checkpoint's weights, the learned positions
+        // cropped to the block (nanoGPT's `crop_block_size`).
+        let config = GptConfig { dropout: cfg.dropout, block_size: cfg.block_size, ..from.config };
         check_training_memory(cfg, &config, block)?;
         let model = Gpt::<f32>::with_style(config, loaded.style(), cfg.seed);
         for ((name, p), (_, q)) in model.named_parameters().iter().zip(loaded.named_parameters()) {
-            debug_assert_eq!(p.shape(), q.shape(), "{name}");
-            p.set_value(q.value().clone());
+            let value = q.value();
+            if p.shape() == value.shape() {
+                p.set_value(value);
+            } else {
+                // Only the position table differs: its first `block_size` rows.
+                debug_assert!(name.starts_with("wpe"), "{name}");
+                p.set_value(value.narrow(0, 0, config.block_size).contiguous());
+            }
         }
         drop(loaded);
         let opt = adamw(cfg, &model);
@@ -283,6 +291,18 @@ fn train_in_pool(cfg: &TrainConfig) -> Result<TrainReport> {
     let adopted;
     let cfg = match &init {
         Some((_, meta)) => {
+            if let Some(n) = cfg.init_block_size
+                && n > meta.config.block_size
+            {
+                return Err(Error::Config(format!(
+                    "--block-size {n} is longer than the context of the checkpoint of --init-from {} ({} \
+                     positions): a fine-tuning run can crop its learned positions, not add to them; use \
+                     --block-size {} or less",
+                    cfg.init_from.as_deref().unwrap_or(Path::new("")).display(),
+                    meta.config.block_size,
+                    meta.config.block_size
+                )));
+            }
             adopted = cfg.with_model_of(&meta.config);
             adopted.validate()?;
             &adopted
