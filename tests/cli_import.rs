@@ -19,7 +19,7 @@ use gradlab::transformer::{Activation, Gpt, GptConfig, GptStyle, Module};
 use safetensors::tensor::{Dtype, TensorView};
 
 mod common;
-use common::{TempDir, fails, generated_text, parameter_bits, succeeds, train_args};
+use common::{TempDir, assert_error, fails, generated_text, gradlab, parameter_bits, succeeds, train_args};
 
 /// A tensor to write: name, dtype, shape, little-endian bytes.
 type Raw = (String, Dtype, Vec<usize>, Vec<u8>);
@@ -649,4 +649,33 @@ fn nanogpt_import_needs_a_tokenizer_of_the_right_size_and_its_config() {
     let own =
         ["import", "--format", "nanogpt", "--from", "own/model.safetensors", "--out-dir", "out", "--chars", "five.txt"];
     fails(dir.path(), &own, &["\"gradlab-gpt\"", "need no import"]);
+}
+
+/// A weights file too large for this machine's memory is refused from its size, before a byte of
+/// it is read, by `import` and by every command that loads a checkpoint (`sample` here), saying
+/// how much it would need. The file is sparse: a terabyte long, no disk used, never read (the
+/// usual no-files-changed check would read it, so the status and message are checked directly).
+#[test]
+fn a_model_too_large_for_memory_is_refused_before_it_is_read() {
+    const TIB: u64 = 1 << 40;
+    let Some(available) = gradlab::train::available_memory() else {
+        return; // no MemAvailable to compare with: the check cannot refuse anything here
+    };
+    if available >= TIB {
+        return; // a machine with a terabyte free would read the file
+    }
+    let src = HfDir::new("import-too-large");
+    let sparse = |path: &Path| std::fs::File::create(path).unwrap().set_len(TIB).unwrap();
+    sparse(&src.hf().join("model.safetensors"));
+    let args = src.import_args();
+    let out = gradlab(src.dir.path(), &args);
+    let mentions = ["not enough memory", "importing", "model.safetensors", "1.0 TiB on disk", "needs about 3.0 TiB"];
+    assert_error(1, &args, &out, &mentions);
+    assert!(!src.dir.join("ckpt").exists());
+
+    std::fs::create_dir(src.dir.join("huge")).unwrap();
+    sparse(&src.dir.join("huge/model.safetensors"));
+    let args = ["sample", "--ckpt", "huge", "--max-new-tokens", "5"];
+    let out = gradlab(src.dir.path(), &args);
+    assert_error(1, &args, &out, &["not enough memory", "loading the checkpoint", "needs about 2.0 TiB", "available"]);
 }

@@ -50,6 +50,8 @@ impl ModelKind {
 /// [`Error::Checkpoint`] if the file is missing, not a safetensors file, or of neither format.
 pub fn model_kind(ckpt: &Path) -> Result<ModelKind> {
     let path = resolve(ckpt)?;
+    // Its callers load the model next: refuse one that cannot fit before reading it once.
+    super::check_read_memory(&path, 2, "loading the checkpoint")?;
     let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
     let file = format::parse(&bytes, &path)?;
     match file.format_name() {

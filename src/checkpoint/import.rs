@@ -93,6 +93,7 @@ pub fn import_hf_gpt2(dir: &Path) -> Result<(Gpt<f32>, BpeTokenizer)> {
     let config_path = dir.join("config.json");
     let (config, style, origin) = read_hf_config(&config_path)?;
     let weights_path = dir.join("model.safetensors");
+    super::check_read_memory(&weights_path, 3, "importing")?;
     let bytes = std::fs::read(&weights_path).map_err(|e| Error::io("cannot read", &weights_path, e))?;
     let file = format::parse(&bytes, &weights_path)?;
     let body = if file.tensors.names().contains(&"transformer.wte.weight") { "transformer." } else { "" };
@@ -125,6 +126,7 @@ pub fn import_hf_gpt2(dir: &Path) -> Result<(Gpt<f32>, BpeTokenizer)> {
 /// # Ok::<(), gradlab::Error>(())
 /// ```
 pub fn import_nanogpt(path: &Path) -> Result<Gpt<f32>> {
+    super::check_read_memory(path, 3, "importing")?;
     let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
     let file = format::parse(&bytes, path)?;
     if let Some(f) = file.format_name()

@@ -59,6 +59,30 @@ pub use state::{RngState, TrainState, load_train_state};
 
 use crate::error::{Error, Result};
 
+/// Refuses to read the weights file `path` when `copies` copies of its size (its bytes, the model
+/// built from them, and whatever else the caller keeps at once) do not fit in the memory
+/// available; `what` says what is being done with it, for the message. Checked from the file's
+/// size alone, before a byte is read, so a model too large for the machine is refused up front
+/// instead of aborting in the allocator. A file whose size cannot be read is left to the read
+/// to report.
+///
+/// # Errors
+/// [`Error::TooLarge`], saying how much it would need and how much the machine has.
+pub(crate) fn check_read_memory(path: &Path, copies: usize, what: &str) -> Result<()> {
+    let Ok(len) = std::fs::metadata(path).map(|m| m.len()) else {
+        return Ok(());
+    };
+    let bytes = usize::try_from(len).ok().and_then(|len| len.checked_mul(copies));
+    crate::train::check_memory(bytes.map(|bytes| crate::train::MemoryEstimate { parameters: 0, bytes }), || {
+        format!(
+            "{what} {} ({} on disk, held {copies} times over: the file's bytes, the model built from them{})",
+            path.display(),
+            crate::error::human_bytes(len),
+            if copies > 2 { " and the checkpoint written" } else { "" }
+        )
+    })
+}
+
 /// The weights file in a run's output directory.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// The train-state file, beside the weights.

@@ -74,6 +74,7 @@ pub(crate) fn model_bytes(model: &Gpt<f32>, meta: &ModelMeta) -> Result<Vec<u8>>
 /// ```
 pub fn load_model(ckpt: &Path) -> Result<(Gpt<f32>, ModelMeta)> {
     let path = resolve(ckpt)?;
+    super::check_read_memory(&path, 2, "loading the checkpoint")?;
     let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
     model_from_bytes(&bytes, &path)
 }
