@@ -36,6 +36,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// directory, so the rename stays on one file system), flushes it to disk and returns its path.
 /// `path` itself is not touched. Stopping here is what a crash mid-save leaves behind.
 pub fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    write_temp_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_temp`] for a file written piece by piece: `write` gets a buffered writer on the fresh
+/// temp file (so a large checkpoint never has to exist in memory whole). On any error the temp
+/// file is removed.
+pub(crate) fn write_temp_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
+) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = parent_dir(path);
     let name = path.file_name().ok_or_else(|| {
@@ -46,12 +56,15 @@ pub fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
         let temp = dir.join(format!(".{}.tmp.{}.{n}", name.to_string_lossy(), std::process::id()));
         // `create_new`: a leftover temp file of the same name (a crashed run whose pid came
         // round again) is skipped, never written through.
-        let mut file = match OpenOptions::new().write(true).create_new(true).open(&temp) {
+        let file = match OpenOptions::new().write(true).create_new(true).open(&temp) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io("cannot create", &temp, e)),
         };
-        let written = file.write_all(bytes).and_then(|()| file.sync_all());
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, &file);
+        let written = write(&mut out).and_then(|()| out.flush());
+        drop(out);
+        let written = written.and_then(|()| file.sync_all());
         return match written {
             Ok(()) => Ok(temp),
             Err(e) => {

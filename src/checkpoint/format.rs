@@ -25,11 +25,6 @@ pub(crate) struct F32Blob {
 }
 
 impl F32Blob {
-    /// The values of `t` in row-major order (any strides), as little-endian bytes.
-    pub(crate) fn from_tensor(t: &Tensor<f32>) -> Self {
-        Self::from_values(t.shape().to_vec(), &t.to_vec())
-    }
-
     /// Values already in row-major order.
     pub(crate) fn from_values(shape: Vec<usize>, values: &[f32]) -> Self {
         let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -64,11 +59,81 @@ pub(crate) fn encode(tensors: &[(String, F32Blob)], metadata: HashMap<String, St
 }
 
 /// The bytes of a weights file: every parameter of `model` under its `named_parameters` name, and
-/// `metadata`.
+/// `metadata`. Each parameter's bytes are made only when the serializer appends them, so the
+/// file's bytes are the only copy of the weights held at once.
 pub(crate) fn encode_parameters(model: &dyn Module<f32>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
-    let tensors: Vec<(String, F32Blob)> =
-        model.named_parameters().into_iter().map(|(name, p)| (name, F32Blob::from_tensor(&p.value_ref()))).collect();
-    encode(&tensors, metadata)
+    let values: Vec<(String, Tensor<f32>)> =
+        model.named_parameters().into_iter().map(|(name, p)| (name, p.value_ref().clone())).collect();
+    let views = values.iter().map(|(name, t)| (name.as_str(), Lazy(t)));
+    safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| Error::Config(format!("cannot serialize a checkpoint: {e}")))
+}
+
+/// An `f32` tensor whose little-endian bytes are made when asked for, one tensor at a time.
+struct Lazy<'a>(&'a Tensor<f32>);
+
+impl View for Lazy<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.0.shape()
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.0.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
+    fn data_len(&self) -> usize {
+        self.0.numel() * 4
+    }
+}
+
+/// A tensor's entry in the header alone: its shape and byte length, no data (see [`write_streamed`]).
+struct HeaderOnly<'a>(&'a Tensor<f32>);
+
+impl View for HeaderOnly<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.0.shape()
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&[])
+    }
+
+    fn data_len(&self) -> usize {
+        self.0.numel() * 4
+    }
+}
+
+/// Writes the safetensors file of `tensors` and `metadata` to `out` one tensor at a time, so a
+/// large checkpoint (a 124M model's two AdamW moments are 1 GB) is never held in memory whole.
+/// The bytes are those [`encode`] gives for the same tensors (a test checks it): the header comes
+/// from the same serializer, fed each tensor's shape and length but no data, and the tensors
+/// follow in the order it lays them out (all `F32`, so by name).
+pub(crate) fn write_streamed(
+    out: &mut impl std::io::Write,
+    tensors: &[(String, &Tensor<f32>)],
+    metadata: HashMap<String, String>,
+) -> std::io::Result<()> {
+    let views = tensors.iter().map(|(name, t)| (name.as_str(), HeaderOnly(t)));
+    let header = safetensors::tensor::serialize(views, Some(metadata)).map_err(std::io::Error::other)?;
+    out.write_all(&header)?;
+    let mut ordered: Vec<&(String, &Tensor<f32>)> = tensors.iter().collect();
+    ordered.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut bytes = Vec::new();
+    for (_, t) in ordered {
+        // One tensor's bytes at a time, through a buffer reused from tensor to tensor.
+        bytes.clear();
+        bytes.extend(t.to_vec().iter().flat_map(|x| x.to_le_bytes()));
+        out.write_all(&bytes)?;
+    }
+    Ok(())
 }
 
 /// A parsed file: its tensors (views into the bytes) and its metadata.
@@ -200,4 +265,25 @@ impl Parsed<'_> {
 /// from another save (an interrupted save, a copied file) is refused rather than resumed.
 pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streamed_file_has_the_bytes_of_one_encoded_whole() {
+        let a = Tensor::<f32>::rand_uniform(&[3, 5], -1.0, 1.0, 1);
+        let b = Tensor::<f32>::rand_uniform(&[4, 2], -1.0, 1.0, 2).mt(); // a transposed view
+        let c = Tensor::<f32>::rand_uniform(&[7], -1.0, 1.0, 3);
+        // Names out of order: both must lay the tensors out sorted by name.
+        let tensors = [("m.zeta".to_string(), &a), ("m.alpha".to_string(), &b), ("v.mid".to_string(), &c)];
+        let metadata =
+            HashMap::from([("format".to_string(), "test".to_string()), ("step".to_string(), "7".to_string())]);
+        let mut streamed = Vec::new();
+        write_streamed(&mut streamed, &tensors, metadata.clone()).unwrap();
+        let blobs: Vec<(String, F32Blob)> =
+            tensors.iter().map(|(n, t)| (n.clone(), F32Blob::from_values(t.shape().to_vec(), &t.to_vec()))).collect();
+        assert_eq!(streamed, encode(&blobs, metadata).unwrap());
+    }
 }

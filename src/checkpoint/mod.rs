@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 use transformer::Gpt;
 
 pub(crate) use atomic::commit_new;
+use atomic::write_temp_with;
 pub use atomic::{commit_temp, write_atomic, write_temp};
 pub(crate) use encdec::norm_name;
 pub use encdec::{EncDecMeta, ModelKind, load_encdec, model_kind, save_encdec, validate_encdec_config};
@@ -109,12 +110,20 @@ pub(crate) fn save_files(
     state: Option<&TrainState>,
 ) -> Result<()> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create directory", out_dir, e))?;
-    let state_bytes = state.map(|s| state::state_bytes(model, s, &weights)).transpose()?;
+    if let Some(s) = state {
+        state::check_state(model, s)?;
+    }
+    let fingerprint = format::fingerprint(&weights);
     let model_path = out_dir.join(MODEL_FILE);
     let model_temp = write_temp(&model_path, &weights)?;
-    if let Some(bytes) = state_bytes {
+    // The weights are on disk: let their bytes go before the larger train state is written, which
+    // goes out one tensor at a time (a 124M model's moments are 1 GB; holding them serialized
+    // would put the save's peak memory far above training's).
+    drop(weights);
+    if let Some(s) = state {
         let state_path = out_dir.join(STATE_FILE);
-        let committed = write_temp(&state_path, &bytes).and_then(|temp| commit_temp(&temp, &state_path));
+        let committed = write_temp_with(&state_path, |out| state::write_state(out, model, s, fingerprint))
+            .and_then(|temp| commit_temp(&temp, &state_path));
         if let Err(e) = committed {
             let _ = std::fs::remove_file(&model_temp);
             return Err(e);

@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use tensor::{Tensor, TensorRng};
 use transformer::Module;
 
-use super::format::{self, F32Blob, Parsed};
+use super::format::{self, Parsed};
 use super::{STATE_FILE, resolve};
 use crate::error::{Error, Result};
 
@@ -139,8 +139,35 @@ fn expected_moments(model: &dyn Module<f32>) -> Vec<(String, Vec<usize>)> {
     v
 }
 
-/// The bytes of the train-state file, tied to the weights file `weights`.
-pub(crate) fn state_bytes(model: &dyn Module<f32>, state: &TrainState, weights: &[u8]) -> Result<Vec<u8>> {
+/// Writes the train-state file to `out`, one tensor at a time, tied to the weights file whose
+/// bytes have `weights_fingerprint` ([`format::fingerprint`]). Call [`check_state`] first.
+pub(crate) fn write_state(
+    out: &mut impl std::io::Write,
+    model: &dyn Module<f32>,
+    state: &TrainState,
+    weights_fingerprint: u64,
+) -> std::io::Result<()> {
+    let names = expected_moments(model);
+    let moments = state.m.iter().chain(&state.v);
+    let tensors: Vec<(String, &Tensor<f32>)> = names.into_iter().map(|(name, _)| name).zip(moments).collect();
+    let mut meta: HashMap<String, String> = [
+        ("format", FORMAT.to_string()),
+        ("version", VERSION.to_string()),
+        ("step", state.step.to_string()),
+        ("adam_step", state.adam_step.to_string()),
+        ("weights_fnv1a64", format!("{weights_fingerprint:016x}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    state.data_rng.to_metadata("data_rng", &mut meta);
+    state.dropout_rng.to_metadata("dropout_rng", &mut meta);
+    format::write_streamed(out, &tensors, meta)
+}
+
+/// Checks that `state` has one first and one second moment of the right shape for every parameter
+/// of `model`, before [`write_state`] writes anything.
+pub(crate) fn check_state(model: &dyn Module<f32>, state: &TrainState) -> Result<()> {
     let names = expected_moments(model);
     let moments: Vec<&Tensor<f32>> = state.m.iter().chain(&state.v).collect();
     if moments.len() != names.len() {
@@ -154,21 +181,7 @@ pub(crate) fn state_bytes(model: &dyn Module<f32>, state: &TrainState, weights: 
     if let Some(((name, shape), t)) = names.iter().zip(&moments).find(|((_, s), t)| t.shape() != s.as_slice()) {
         return Err(Error::Config(format!("train state tensor {name} has shape {:?}, expected {shape:?}", t.shape())));
     }
-    let tensors: Vec<(String, F32Blob)> =
-        names.into_iter().zip(moments).map(|((name, _), t)| (name, F32Blob::from_tensor(t))).collect();
-    let mut meta: HashMap<String, String> = [
-        ("format", FORMAT.to_string()),
-        ("version", VERSION.to_string()),
-        ("step", state.step.to_string()),
-        ("adam_step", state.adam_step.to_string()),
-        ("weights_fnv1a64", format!("{:016x}", format::fingerprint(weights))),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    state.data_rng.to_metadata("data_rng", &mut meta);
-    state.dropout_rng.to_metadata("dropout_rng", &mut meta);
-    format::encode(&tensors, meta)
+    Ok(())
 }
 
 /// Loads the train state saved beside the weights that `ckpt` resolves to (see [`resolve`]), for
