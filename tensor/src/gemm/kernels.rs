@@ -97,104 +97,80 @@ impl Microkernel for Avx2 {
     }
 }
 
-/// The AVX-512 kernel for an `MR x 16 NV` tile; see the module documentation.
-///
-/// # Safety
-/// As [`Microkernel::tile`], with AVX-512F supported.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn avx512_tile<const MR: usize, const NV: usize>(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    rsc: isize,
-    wb: WriteBack,
-) {
-    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    for p in 0..kc {
-        let mut bv = [_mm512_setzero_ps(); NV];
-        for (v, slot) in bv.iter_mut().enumerate() {
-            // SAFETY: p < kc and v < NV: inside the B panel's NR * kc values.
-            *slot = unsafe { _mm512_loadu_ps(b.add((p * NV + v) * 16)) };
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            // SAFETY: p < kc and i < MR: inside the A panel's MR * kc values.
-            let ai = _mm512_set1_ps(unsafe { *a.add(p * MR + i) });
-            for (r, &bv) in row.iter_mut().zip(&bv) {
-                *r = _mm512_fmadd_ps(ai, bv, *r);
+/// Defines one instruction set's tile kernel: a single body, written once, instantiated with that
+/// set's vector type and intrinsics, so the two kernels cannot drift apart (their results must be
+/// the same bits; `tensor/tests/gemm.rs` checks it).
+macro_rules! tile_kernel {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $feature:literal, lanes = $lanes:literal,
+        zero = $zero:ident, load = $load:ident, store = $store:ident, splat = $splat:ident,
+        fma = $fma:ident, mul = $mul:ident, add = $add:ident
+    ) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// As [`Microkernel::tile`], with the instruction set enabled below supported.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name<const MR: usize, const NV: usize>(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            rsc: isize,
+            wb: WriteBack,
+        ) {
+            let mut acc = [[$zero(); NV]; MR];
+            for p in 0..kc {
+                let mut bv = [$zero(); NV];
+                for (v, slot) in bv.iter_mut().enumerate() {
+                    // SAFETY: p < kc and v < NV: inside the B panel's NR * kc values.
+                    *slot = unsafe { $load(b.add((p * NV + v) * $lanes)) };
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    // SAFETY: p < kc and i < MR: inside the A panel's MR * kc values.
+                    let ai = $splat(unsafe { *a.add(p * MR + i) });
+                    for (r, &bv) in row.iter_mut().zip(&bv) {
+                        *r = $fma(ai, bv, *r);
+                    }
+                }
+            }
+            let (alpha, beta) = match wb {
+                WriteBack::Overwrite(al) | WriteBack::Accumulate(al) => (al, 0.0),
+                WriteBack::Scale(al, be) => (al, be),
+            };
+            let (alpha, beta) = ($splat(alpha), $splat(beta));
+            for (i, row) in acc.iter().enumerate() {
+                for (v, &r) in row.iter().enumerate() {
+                    // SAFETY: i < MR and (v + 1) * lanes <= NR: inside the caller's tile of C.
+                    unsafe {
+                        let dst = c.offset(i as isize * rsc).add(v * $lanes);
+                        // The same operations, in the same order, as `WriteBack::apply`.
+                        let t = $mul(alpha, r);
+                        let out = match wb {
+                            WriteBack::Overwrite(_) => t,
+                            WriteBack::Scale(..) => $add(t, $mul(beta, $load(dst))),
+                            WriteBack::Accumulate(_) => $add($load(dst), t),
+                        };
+                        $store(dst, out);
+                    }
+                }
             }
         }
-    }
-    let (alpha, beta) = match wb {
-        WriteBack::Overwrite(al) | WriteBack::Accumulate(al) => (al, 0.0),
-        WriteBack::Scale(al, be) => (al, be),
     };
-    let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-    for (i, row) in acc.iter().enumerate() {
-        for (v, &r) in row.iter().enumerate() {
-            // SAFETY: i < MR and v * 16 + 16 <= NR: inside the caller's tile of C.
-            unsafe {
-                let dst = c.offset(i as isize * rsc).add(v * 16);
-                let t = _mm512_mul_ps(alpha, r);
-                let out = match wb {
-                    WriteBack::Overwrite(_) => t,
-                    WriteBack::Scale(..) => _mm512_add_ps(t, _mm512_mul_ps(beta, _mm512_loadu_ps(dst))),
-                    WriteBack::Accumulate(_) => _mm512_add_ps(_mm512_loadu_ps(dst), t),
-                };
-                _mm512_storeu_ps(dst, out);
-            }
-        }
-    }
 }
 
-/// The AVX2 kernel for an `MR x 8 NV` tile; see the module documentation.
-///
-/// # Safety
-/// As [`Microkernel::tile`], with AVX2 and FMA supported.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_tile<const MR: usize, const NV: usize>(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    rsc: isize,
-    wb: WriteBack,
-) {
-    let mut acc = [[_mm256_setzero_ps(); NV]; MR];
-    for p in 0..kc {
-        let mut bv = [_mm256_setzero_ps(); NV];
-        for (v, slot) in bv.iter_mut().enumerate() {
-            // SAFETY: p < kc and v < NV: inside the B panel's NR * kc values.
-            *slot = unsafe { _mm256_loadu_ps(b.add((p * NV + v) * 8)) };
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            // SAFETY: p < kc and i < MR: inside the A panel's MR * kc values.
-            let ai = _mm256_set1_ps(unsafe { *a.add(p * MR + i) });
-            for (r, &bv) in row.iter_mut().zip(&bv) {
-                *r = _mm256_fmadd_ps(ai, bv, *r);
-            }
-        }
-    }
-    let (alpha, beta) = match wb {
-        WriteBack::Overwrite(al) | WriteBack::Accumulate(al) => (al, 0.0),
-        WriteBack::Scale(al, be) => (al, be),
-    };
-    let (alpha, beta) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
-    for (i, row) in acc.iter().enumerate() {
-        for (v, &r) in row.iter().enumerate() {
-            // SAFETY: i < MR and v * 8 + 8 <= NR: inside the caller's tile of C.
-            unsafe {
-                let dst = c.offset(i as isize * rsc).add(v * 8);
-                let t = _mm256_mul_ps(alpha, r);
-                let out = match wb {
-                    WriteBack::Overwrite(_) => t,
-                    WriteBack::Scale(..) => _mm256_add_ps(t, _mm256_mul_ps(beta, _mm256_loadu_ps(dst))),
-                    WriteBack::Accumulate(_) => _mm256_add_ps(_mm256_loadu_ps(dst), t),
-                };
-                _mm256_storeu_ps(dst, out);
-            }
-        }
-    }
-}
+tile_kernel!(
+    /// The AVX-512 kernel for an `MR x 16 NV` tile; see the module documentation.
+    avx512_tile, "avx512f", lanes = 16,
+    zero = _mm512_setzero_ps, load = _mm512_loadu_ps, store = _mm512_storeu_ps, splat = _mm512_set1_ps,
+    fma = _mm512_fmadd_ps, mul = _mm512_mul_ps, add = _mm512_add_ps
+);
+
+tile_kernel!(
+    /// The AVX2 kernel for an `MR x 8 NV` tile; see the module documentation.
+    avx2_tile, "avx2,fma", lanes = 8,
+    zero = _mm256_setzero_ps, load = _mm256_loadu_ps, store = _mm256_storeu_ps, splat = _mm256_set1_ps,
+    fma = _mm256_fmadd_ps, mul = _mm256_mul_ps, add = _mm256_add_ps
+);
