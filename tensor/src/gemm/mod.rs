@@ -39,6 +39,7 @@ mod kernels;
 mod pack;
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use kernels::{Microkernel, WriteBack};
 
@@ -70,14 +71,19 @@ impl Isa {
     /// assert!(isa.is_supported());
     /// ```
     pub fn detect() -> Isa {
-        Isa::available()[0]
+        // Asked on every product (attention makes thousands per step): worked out once.
+        static DETECTED: OnceLock<Isa> = OnceLock::new();
+        *DETECTED.get_or_init(|| Isa::ALL.into_iter().find(|isa| isa.is_supported()).unwrap_or(Isa::Portable))
     }
 
     /// Every instruction set this CPU supports, fastest first; always ends with
     /// [`Isa::Portable`]. Tests run each one against the reference.
     pub fn available() -> Vec<Isa> {
-        [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|isa| isa.is_supported()).collect()
+        Isa::ALL.into_iter().filter(|isa| isa.is_supported()).collect()
     }
+
+    /// Every instruction set, fastest first.
+    const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
 
     /// Whether this CPU can run the instruction set's kernel.
     pub fn is_supported(self) -> bool {
