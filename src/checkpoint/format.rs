@@ -64,50 +64,37 @@ pub(crate) fn encode(tensors: &[(String, F32Blob)], metadata: HashMap<String, St
 pub(crate) fn encode_parameters(model: &dyn Module<f32>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
     let values: Vec<(String, Tensor<f32>)> =
         model.named_parameters().into_iter().map(|(name, p)| (name, p.value_ref().clone())).collect();
-    let views = values.iter().map(|(name, t)| (name.as_str(), Lazy(t)));
+    let views = values.iter().map(|(name, t)| (name.as_str(), F32View { tensor: t, header_only: false }));
     safetensors::tensor::serialize(views, Some(metadata))
         .map_err(|e| Error::Config(format!("cannot serialize a checkpoint: {e}")))
 }
 
-/// An `f32` tensor whose little-endian bytes are made when asked for, one tensor at a time.
-struct Lazy<'a>(&'a Tensor<f32>);
-
-impl View for Lazy<'_> {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-
-    fn shape(&self) -> &[usize] {
-        self.0.shape()
-    }
-
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect())
-    }
-
-    fn data_len(&self) -> usize {
-        self.0.numel() * 4
-    }
+/// An `f32` tensor as the serializer sees it: its shape and byte length, and, unless `header_only`,
+/// its little-endian bytes, made only when asked for (one tensor at a time). Header-only views
+/// give the header alone (see [`write_streamed`]).
+struct F32View<'a> {
+    tensor: &'a Tensor<f32>,
+    header_only: bool,
 }
 
-/// A tensor's entry in the header alone: its shape and byte length, no data (see [`write_streamed`]).
-struct HeaderOnly<'a>(&'a Tensor<f32>);
-
-impl View for HeaderOnly<'_> {
+impl View for F32View<'_> {
     fn dtype(&self) -> Dtype {
         Dtype::F32
     }
 
     fn shape(&self) -> &[usize] {
-        self.0.shape()
+        self.tensor.shape()
     }
 
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&[])
+        if self.header_only {
+            return Cow::Borrowed(&[]);
+        }
+        Cow::Owned(self.tensor.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect())
     }
 
     fn data_len(&self) -> usize {
-        self.0.numel() * 4
+        self.tensor.numel() * 4
     }
 }
 
@@ -121,7 +108,7 @@ pub(crate) fn write_streamed(
     tensors: &[(String, &Tensor<f32>)],
     metadata: HashMap<String, String>,
 ) -> std::io::Result<()> {
-    let views = tensors.iter().map(|(name, t)| (name.as_str(), HeaderOnly(t)));
+    let views = tensors.iter().map(|(name, t)| (name.as_str(), F32View { tensor: t, header_only: true }));
     let header = safetensors::tensor::serialize(views, Some(metadata)).map_err(std::io::Error::other)?;
     out.write_all(&header)?;
     let mut ordered: Vec<&(String, &Tensor<f32>)> = tensors.iter().collect();
