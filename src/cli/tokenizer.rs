@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::args::TokenizerArgs;
-use crate::checkpoint::write_temp;
+use crate::checkpoint::{commit_new, write_temp};
 use crate::data::read_text_and_warn;
 use crate::error::{Error, Result};
 use crate::tokenizer::BpeTokenizer;
@@ -85,18 +85,19 @@ fn write_new_files(out: &Path, contents: &[String; 2]) -> Result<()> {
     let mut result = Ok(());
     for (name, temp) in FILES.iter().zip(&temps) {
         let path = out.join(name);
-        match std::fs::hard_link(temp, &path) {
-            Ok(()) => linked.push(path),
+        match commit_new(temp, &path) {
+            Ok(true) => linked.push(path),
+            Ok(false) => {
+                result = Err(exists_error(out, name));
+                break;
+            }
             Err(e) => {
-                result = Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    exists_error(out, name)
-                } else {
-                    Error::io("cannot write", &path, e)
-                });
+                result = Err(e);
                 break;
             }
         }
     }
+    // `commit_new` removed the temp files it linked; these are the ones a failure left.
     for temp in &temps {
         let _ = std::fs::remove_file(temp);
     }
@@ -106,8 +107,5 @@ fn write_new_files(out: &Path, contents: &[String; 2]) -> Result<()> {
         }
         return result;
     }
-    // The new names survive a power cut once the directory is on disk.
-    #[cfg(unix)]
-    std::fs::File::open(out).and_then(|d| d.sync_all()).map_err(|e| Error::io("cannot flush directory", out, e))?;
     Ok(())
 }
