@@ -43,6 +43,7 @@ mod index;
 mod layer_norm;
 mod matmul;
 mod ops_traits;
+pub mod parallel;
 mod reduce;
 mod softmax;
 mod unary;

@@ -310,14 +310,17 @@ fn write_product<T: Float>(a: &Tensor<T>, b: &Tensor<T>, plan: &Plan, out: &mut 
     // rows per thread, each run a whole number of MATMUL_ROW_BLOCKs: the cuts always fall on the
     // same row grid, and each output element's sum over k is computed the same way whichever
     // run holds its row, so the result is bit-identical for every thread count (no reduction is
-    // ever split). One run per thread, rather than one task per block, packs B once per thread.
+    // ever split). One run per thread, rather than one task per block, packs B once per thread;
+    // the caller spins for the other runs rather than sleeping (`crate::parallel`).
     let product = |offsets: (usize, usize), c: &mut [MaybeUninit<T>]| {
         let block = Tensor::<T>::MATMUL_ROW_BLOCK;
         let blocks = m.div_ceil(block);
         let threads = rayon::current_num_threads().max(1);
         if split_rows && flops >= PAR_MIN_FLOPS && blocks > 1 && threads > 1 {
             let run_rows = block * blocks.div_ceil(threads);
-            c.par_chunks_mut(run_rows * n).enumerate().for_each(|(i, rows)| gemm_rows(offsets, i * run_rows, rows));
+            crate::parallel::for_each(c.chunks_mut(run_rows * n).enumerate(), |(i, rows)| {
+                gemm_rows(offsets, i * run_rows, rows)
+            });
         } else {
             gemm_rows(offsets, 0, c);
         }

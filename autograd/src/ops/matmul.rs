@@ -78,9 +78,11 @@ fn matmul_backward<T: Float>(
     };
     match (need_a, need_b) {
         // Two independent products of the same size: one per thread, each uncut (a cut would
-        // repack its right operand once more per run).
+        // repack its right operand once more per run). `tensor::parallel::join`, not
+        // `rayon::join`: the thread that finishes first spins instead of sleeping, which saved the
+        // wake-up (up to ~70 µs per join on a virtual machine; docs/benchmarks.md).
         (true, true) if rayon::current_num_threads() > 1 => {
-            let (da, db) = rayon::join(|| grad_a(false), || grad_b(false));
+            let (da, db) = tensor::parallel::join(|| grad_a(false), || grad_b(false));
             vec![Some(da), Some(db)]
         }
         _ => vec![need_a.then(|| grad_a(true)), need_b.then(|| grad_b(true))],
