@@ -51,6 +51,7 @@ use transformer::{Gpt, GptConfig, Module};
 
 use crate::data::{CharTokenizer, Dataset, TextData, Tokenizer};
 use crate::error::{Error, Result};
+use crate::round_trip;
 use crate::train::{StepBatches, apply_update, step_gradients, with_workers_spinning};
 
 /// What one benchmark step trains: the model, the batch, and the optimizer's settings.
@@ -200,6 +201,9 @@ pub struct BenchReport {
     pub flops: FlopCount,
     /// The timed steps' profiles added together, with `--profile`.
     pub profile: Option<Profile>,
+    /// With two threads or more, the round trip between two threads in nanoseconds
+    /// ([`crate::round_trip`]), measured before the steps.
+    pub round_trip_ns: Option<f64>,
 }
 
 impl BenchReport {
@@ -243,6 +247,7 @@ impl BenchReport {
             "data": self.data,
             "final_loss": self.losses.last().map(|&l| l as f64),
             "profiled": self.profile.is_some(),
+            "round_trip_ns": self.round_trip_ns,
         });
         if let Some(p) = &self.profile {
             let runs = p.runs.max(1) as f64;
@@ -344,6 +349,8 @@ pub(crate) fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
 
 fn run_in_pool(workload: &Workload, opts: &BenchOptions) -> Result<BenchReport> {
     let mut bench = Bench::new(*workload, opts.data.as_ref())?;
+    // Measured while the pool's workers are idle, so the two threads have the cores to themselves.
+    let round_trip_ns = (rayon::current_num_threads() >= 2).then(|| round_trip::round_trip_ns(5, 20_000));
     let mut losses = Vec::with_capacity(opts.warmup + opts.iters);
     for _ in 0..opts.warmup {
         losses.push(bench.step());
@@ -373,6 +380,7 @@ fn run_in_pool(workload: &Workload, opts: &BenchOptions) -> Result<BenchReport> 
         losses,
         flops: matmul_flops(&bench.workload.model, bench.workload.batch_size),
         profile: total_profile,
+        round_trip_ns,
     })
 }
 
@@ -412,6 +420,9 @@ pub fn main(opts: &BenchOptions) -> Result<()> {
         r.step_times.len(),
         if r.profile.is_some() { ", profiled" } else { "" }
     );
+    if let Some(ns) = r.round_trip_ns {
+        println!("two threads pass a value back and forth in {ns:.0} ns (the cost of a hand-off between cores)");
+    }
     println!(
         "median {:.2} ms/step (min {:.2}, max {:.2}), {:.0} tokens/s, {:.2} GFLOP/s; loss {:.4} -> {:.4}",
         r.median_ms(),

@@ -39,6 +39,7 @@ pub mod figures;
 pub mod guide;
 pub mod plot;
 pub mod report;
+pub mod round_trip;
 pub mod sample;
 pub mod seq2seq;
 pub mod tokenizer;

@@ -105,6 +105,9 @@ fn bench_prints_the_json_line() {
     assert!(close(j["gflops"].as_f64().unwrap(), 3.964207104 / (ms / 1e3)), "{j}");
     assert!(stdout.contains("3.964 GFLOP"), "{stdout}");
     assert!(!stdout.contains("share"), "no profile table without --profile:\n{stdout}");
+    // One thread: no hand-off between threads to measure.
+    assert!(j["round_trip_ns"].is_null(), "{j}");
+    assert!(!stdout.contains("back and forth"), "{stdout}");
 }
 
 #[test]
@@ -217,6 +220,8 @@ fn profiled_and_unprofiled_runs_give_bit_identical_losses() {
     assert_eq!(bits(&plain.losses), bits(&profiled.losses));
     assert!(plain.losses.iter().all(|l| l.is_finite()));
     assert!(plain.profile.is_none());
+    // Two threads: the hand-off between them was measured.
+    assert!(plain.round_trip_ns.is_some_and(|ns| ns > 0.0 && ns.is_finite()), "{:?}", plain.round_trip_ns);
     let p = profiled.profile.expect("profile recorded");
     assert_eq!(p.runs, 3);
     assert_eq!(p.kinds().iter().map(|k| k.time).sum::<Duration>(), p.total);
