@@ -58,6 +58,19 @@ pub(super) unsafe fn pack_a(a: *const f32, rs: isize, cs: isize, mc: usize, kc: 
     }
 }
 
+/// One step of a panel: `src` (at most the panel's width) copied to the start of `d`, the rest of
+/// `d` zeroed. Inlined where the width is a constant, a whole step is a fixed-size copy of a few
+/// vector moves rather than a `memcpy` call.
+#[inline(always)]
+fn copy_step(src: &[f32], d: &mut [f32]) {
+    if src.len() == d.len() {
+        d.copy_from_slice(src);
+    } else {
+        d[..src.len()].copy_from_slice(src);
+        d[src.len()..].fill(0.0);
+    }
+}
+
 /// Steps packed together by [`pack_a_columns`]: their columns' rows of the block (16 lines of
 /// `mc` floats) stay in L1 while every panel takes its share of them.
 const STEPS_PER_SWEEP: usize = 16;
@@ -74,23 +87,14 @@ const STEPS_PER_SWEEP: usize = 16;
 /// As [`pack_a`] with `rs == 1`.
 #[inline(always)]
 unsafe fn pack_a_columns(a: *const f32, cs: isize, mc: usize, kc: usize, mr: usize, out: &mut [f32]) {
-    let panels = mc.div_ceil(mr);
-    if !mc.is_multiple_of(mr) {
-        out[(panels - 1) * mr * kc..panels * mr * kc].fill(0.0);
-    }
     for p0 in (0..kc).step_by(STEPS_PER_SWEEP) {
-        for (panel, dst) in out.chunks_exact_mut(mr * kc).take(panels).enumerate() {
+        for (panel, dst) in out.chunks_exact_mut(mr * kc).take(mc.div_ceil(mr)).enumerate() {
             let i0 = panel * mr;
             let rows = mr.min(mc - i0);
             for p in p0..kc.min(p0 + STEPS_PER_SWEEP) {
                 // SAFETY: rows i0..i0 + rows <= mc of column p < kc: inside the caller's matrix.
                 let src = unsafe { std::slice::from_raw_parts(a.offset(p as isize * cs).add(i0), rows) };
-                let d = &mut dst[p * mr..(p + 1) * mr];
-                if rows == mr {
-                    d.copy_from_slice(src); // a whole panel: a fixed-size copy (mr is a constant here)
-                } else {
-                    d[..rows].copy_from_slice(src);
-                }
+                copy_step(src, &mut dst[p * mr..(p + 1) * mr]);
             }
         }
     }
@@ -149,13 +153,7 @@ pub(super) unsafe fn pack_b(b: *const f32, rs: isize, cs: isize, kc: usize, nc: 
             for p in 0..kc {
                 // SAFETY: row p < kc, columns j0..j0 + cols <= nc: inside the caller's matrix.
                 let src = unsafe { std::slice::from_raw_parts(b.offset(p as isize * rs).add(j0), cols) };
-                let d = &mut dst[p * nr..(p + 1) * nr];
-                if cols == nr {
-                    d.copy_from_slice(src); // a whole panel: a fixed-size copy (nr is a constant here)
-                } else {
-                    d[..cols].copy_from_slice(src);
-                    d[cols..].fill(0.0);
-                }
+                copy_step(src, &mut dst[p * nr..(p + 1) * nr]);
             }
         } else {
             // A transposed B (the linear layer's `x W^T`): walk each column contiguously when
