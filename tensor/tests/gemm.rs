@@ -255,3 +255,27 @@ fn any_split_of_the_rows_gives_the_same_bits() {
         }
     }
 }
+
+#[test]
+fn a_short_last_row_panel_gives_the_bits_of_a_whole_tile() {
+    // Rows past the last whole MR-row panel go through a kernel for exactly that many rows
+    // (1..MR). Each row's bits must be the ones a whole tile gives it: compare every row count
+    // against the first rows of a product of 24 rows (two whole AVX-512 panels, four AVX2 ones).
+    let (m, k, n) = (24, 300, 64);
+    let a = Strided::new(m, k, false, 0, 31);
+    let b = Strided::new(k, n, true, 3, 32);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for isa in Isa::available() {
+        for (alpha, beta) in [(1.0, 0.0), (0.5, 0.25)] {
+            let c0 = values(m * n, 33);
+            let whole = run(isa, &a, &b, (m, k, n), alpha, beta, &c0);
+            for rows in 1..m {
+                let part = run(isa, &a, &b, (rows, k, n), alpha, beta, &c0[..rows * n]);
+                assert!(
+                    bits(&part) == bits(&whole[..rows * n]),
+                    "{isa:?}, alpha {alpha}, beta {beta}: {rows} rows differ from the same rows of {m}"
+                );
+            }
+        }
+    }
+}

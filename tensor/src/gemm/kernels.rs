@@ -61,6 +61,27 @@ pub(super) trait Microkernel {
     /// readable values; `c + i * rsc + j` is valid to read and write for `i < MR`, `j < NR`, and
     /// no other thread touches those elements.
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, wb: WriteBack);
+
+    /// [`Microkernel::tile`] for the first `rows` rows only: the last row panel of a block whose
+    /// rows are not a multiple of `MR` (64 attention rows are five panels of 12 and one of 4).
+    /// Each of those rows gets exactly the arithmetic `tile` would give it, written straight into
+    /// C, instead of a whole tile computed into scratch (two thirds of it padding, for 4 rows)
+    /// and copied out element by element.
+    ///
+    /// # Safety
+    /// As [`Microkernel::tile`], with `c` valid for rows `i < rows` only; `1 <= rows < MR`.
+    unsafe fn tile_rows(rows: usize, kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, wb: WriteBack);
+}
+
+/// `kernel::<MR, rows, NV>(args)` for a `rows` known only at run time: one arm per row count
+/// `1..MR`, each a kernel compiled for exactly that many rows.
+macro_rules! short_tile {
+    ($kernel:ident::<$mr:literal, _, $nv:literal>$args:tt, rows = $rows:expr, for $($r:literal)*) => {
+        match $rows {
+            $($r => $kernel::<$mr, $r, $nv> $args,)*
+            rows => unreachable!("a short tile has 1 to {} rows, not {rows}", $mr - 1),
+        }
+    };
 }
 
 /// AVX-512F: a 12 x 32 tile (24 accumulators, 2 B vectors, 1 broadcast: 27 of 32 registers;
@@ -76,7 +97,13 @@ impl Microkernel for Avx512 {
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, wb: WriteBack) {
         // SAFETY: forwarded from the caller, who checked the CPU supports AVX-512F.
-        unsafe { avx512_tile::<12, 2>(kc, a, b, c, rsc, wb) }
+        unsafe { avx512_tile::<12, 12, 2>(kc, a, b, c, rsc, wb) }
+    }
+
+    #[inline]
+    unsafe fn tile_rows(rows: usize, kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, wb: WriteBack) {
+        // SAFETY: forwarded from the caller, who checked the CPU supports AVX-512F.
+        unsafe { short_tile!(avx512_tile::<12, _, 2>(kc, a, b, c, rsc, wb), rows = rows, for 1 2 3 4 5 6 7 8 9 10 11) }
     }
 }
 
@@ -93,7 +120,13 @@ impl Microkernel for Avx2 {
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, wb: WriteBack) {
         // SAFETY: forwarded from the caller, who checked the CPU supports AVX2 and FMA.
-        unsafe { avx2_tile::<6, 2>(kc, a, b, c, rsc, wb) }
+        unsafe { avx2_tile::<6, 6, 2>(kc, a, b, c, rsc, wb) }
+    }
+
+    #[inline]
+    unsafe fn tile_rows(rows: usize, kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, wb: WriteBack) {
+        // SAFETY: forwarded from the caller, who checked the CPU supports AVX2 and FMA.
+        unsafe { short_tile!(avx2_tile::<6, _, 2>(kc, a, b, c, rsc, wb), rows = rows, for 1 2 3 4 5) }
     }
 }
 
@@ -109,11 +142,15 @@ macro_rules! tile_kernel {
     ) => {
         $(#[$doc])*
         ///
+        /// `ROWS <= MR` is how many of the panel's rows to compute (`MR` for a whole tile; fewer
+        /// for [`Microkernel::tile_rows`]); the A panel is laid out `MR` values per step either way.
+        ///
         /// # Safety
-        /// As [`Microkernel::tile`], with the instruction set enabled below supported.
+        /// As [`Microkernel::tile`] with `c` valid for rows `i < ROWS`, and the instruction set
+        /// enabled below supported.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $name<const MR: usize, const NV: usize>(
+        unsafe fn $name<const MR: usize, const ROWS: usize, const NV: usize>(
             kc: usize,
             a: *const f32,
             b: *const f32,
@@ -121,7 +158,7 @@ macro_rules! tile_kernel {
             rsc: isize,
             wb: WriteBack,
         ) {
-            let mut acc = [[$zero(); NV]; MR];
+            let mut acc = [[$zero(); NV]; ROWS];
             for p in 0..kc {
                 let mut bv = [$zero(); NV];
                 for (v, slot) in bv.iter_mut().enumerate() {
@@ -129,7 +166,7 @@ macro_rules! tile_kernel {
                     *slot = unsafe { $load(b.add((p * NV + v) * $lanes)) };
                 }
                 for (i, row) in acc.iter_mut().enumerate() {
-                    // SAFETY: p < kc and i < MR: inside the A panel's MR * kc values.
+                    // SAFETY: p < kc and i < ROWS <= MR: inside the A panel's MR * kc values.
                     let ai = $splat(unsafe { *a.add(p * MR + i) });
                     for (r, &bv) in row.iter_mut().zip(&bv) {
                         *r = $fma(ai, bv, *r);
@@ -143,7 +180,7 @@ macro_rules! tile_kernel {
             let (alpha, beta) = ($splat(alpha), $splat(beta));
             for (i, row) in acc.iter().enumerate() {
                 for (v, &r) in row.iter().enumerate() {
-                    // SAFETY: i < MR and (v + 1) * lanes <= NR: inside the caller's tile of C.
+                    // SAFETY: i < ROWS and (v + 1) * lanes <= NR: inside the caller's tile of C.
                     unsafe {
                         let dst = c.offset(i as isize * rsc).add(v * $lanes);
                         // The same operations, in the same order, as `WriteBack::apply`.

@@ -39,6 +39,7 @@ mod kernels;
 mod pack;
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use kernels::{Microkernel, WriteBack};
@@ -348,8 +349,9 @@ unsafe fn drive<K: Microkernel>(o: &Operands) {
 }
 
 /// Runs the kernel for the tile of C at (i0, j0) with `rows x cols` valid elements: straight into
-/// C when the tile is whole and C's rows are contiguous, otherwise into a scratch tile whose valid
-/// part is then combined into C element by element with the same arithmetic.
+/// C when C's rows are contiguous and the tile has all `NR` columns (with a kernel for exactly
+/// `rows` rows when there are fewer than `MR`), otherwise into a scratch tile whose valid part is
+/// then combined into C element by element with the same arithmetic.
 ///
 /// # Safety
 /// As [`Microkernel::tile`] for the panels; rows `i0..i0 + rows` and columns `j0..j0 + cols`
@@ -367,20 +369,27 @@ unsafe fn write_tile<K: Microkernel>(
     cols: usize,
     wb: WriteBack,
 ) {
-    if rows == K::MR && cols == K::NR && c.cs == 1 {
-        // SAFETY: the whole MR x NR tile lies inside C, rows rs apart and columns contiguous.
-        unsafe { K::tile(kc, a, b, c.at(i0, j0), c.rs, wb) };
+    if cols == K::NR && c.cs == 1 {
+        if rows == K::MR {
+            // SAFETY: the whole MR x NR tile lies inside C, rows rs apart and columns contiguous.
+            unsafe { K::tile(kc, a, b, c.at(i0, j0), c.rs, wb) };
+        } else {
+            // SAFETY: as above, for the tile's first `rows` rows (1 <= rows < MR).
+            unsafe { K::tile_rows(rows, kc, a, b, c.at(i0, j0), c.rs, wb) };
+        }
         return;
     }
-    // Large enough for every kernel's tile (at most 16 x 64).
-    let mut scratch = [0.0f32; 16 * 64];
+    // Large enough for every kernel's tile (at most 16 x 64). Not zeroed first (a 4 KB memset per
+    // edge tile): the kernel writes all MR x NR values and only those are read.
+    let mut scratch = [const { MaybeUninit::<f32>::uninit() }; 16 * 64];
     debug_assert!(K::MR * K::NR <= scratch.len());
     // SAFETY: the scratch tile is MR x NR, row stride NR; Overwrite(1.0) stores acc exactly.
-    unsafe { K::tile(kc, a, b, scratch.as_mut_ptr(), K::NR as isize, WriteBack::Overwrite(1.0)) };
+    unsafe { K::tile(kc, a, b, scratch.as_mut_ptr().cast(), K::NR as isize, WriteBack::Overwrite(1.0)) };
     for i in 0..rows {
         for j in 0..cols {
-            // SAFETY: (i0 + i, j0 + j) lies inside C (the caller).
-            wb.apply(scratch[i * K::NR + j], unsafe { &mut *c.at(i0 + i, j0 + j) });
+            // SAFETY: the kernel wrote (i, j) of the MR x NR scratch tile; (i0 + i, j0 + j) lies
+            // inside C (the caller).
+            unsafe { wb.apply(scratch[i * K::NR + j].assume_init(), &mut *c.at(i0 + i, j0 + j)) };
         }
     }
 }
