@@ -75,6 +75,7 @@ pub(super) trait Microkernel {
 
 /// `kernel::<MR, rows, NV>(args)` for a `rows` known only at run time: one arm per row count
 /// `1..MR`, each a kernel compiled for exactly that many rows.
+#[cfg(target_arch = "x86_64")]
 macro_rules! short_tile {
     ($kernel:ident::<$mr:literal, _, $nv:literal>$args:tt, rows = $rows:expr, for $($r:literal)*) => {
         match $rows {
