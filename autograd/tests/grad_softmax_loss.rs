@@ -381,6 +381,36 @@ fn cross_entropy_reference(x: &[f64], c: usize, t: &[usize], ignore: Option<usiz
     (loss, grad)
 }
 
+/// A language model's loss (many rows, so the fused backward splits them into parallel tasks):
+/// the f32 gradient is the same bits on 1 and 3 threads, and matches the f64 reference.
+#[test]
+fn a_large_cross_entropy_gradient_is_the_same_on_any_thread_count_and_right() {
+    let (n, c) = (700, 65); // 45 500 logits: several tasks of whole rows
+    let x = input(&[n, c], 0, 21, 3.0);
+    let t: Vec<usize> = (0..n).map(|i| if i % 13 == 5 { usize::MAX } else { (i * 7) % c }).collect();
+    let (_, grad_ref) = cross_entropy_reference(&x.to_vec(), c, &t, Some(usize::MAX));
+    let x32 = x.cast::<f32>();
+    let grad_on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let xv = Var::parameter(x32.clone());
+            xv.cross_entropy(&t, Some(usize::MAX)).backward().get(&xv).unwrap().to_vec()
+        })
+    };
+    let (one, three) = (grad_on(1), grad_on(3));
+    assert_eq!(
+        one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        three.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        "the gradient depends on the thread count"
+    );
+    for (i, (&g, &want)) in one.iter().zip(&grad_ref).enumerate() {
+        // f32 rounding of the logits, the log-softmax and the exp, relative to 1 / n_valid.
+        assert!((g as f64 - want).abs() <= 1e-6 / n as f64 + 1e-5 * want.abs(), "element {i}: {g} vs {want}");
+    }
+    let ignored = 5 * c..6 * c;
+    assert!(one[ignored].iter().all(|&g| g == 0.0), "an ignored row gets no gradient");
+}
+
 /// Fused and composed cross-entropy in `T` on logits around 1e4, against the f64 reference on the
 /// same (rounded to `T`) logits.
 fn check_cross_entropy_at_1e4<T: Float>(rel: f64) {

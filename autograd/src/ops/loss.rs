@@ -26,11 +26,15 @@
 //! over the saved log-probabilities. The log-softmax kernel subtracts each row's maximum, so logits
 //! around ±1e4 give finite losses and gradients.
 
+use rayon::prelude::*;
 use tensor::{Float, Tensor, op_panic};
 
 use crate::composed;
 use crate::var::Var;
 use crate::{OpName, profile};
+
+/// Elements (rows times classes) per parallel task of the backward: about 16K, whole rows.
+const ROW_BLOCK: usize = 16 * 1024;
 
 /// Validates the logits' shape against the targets and returns `(N, C)`: the number of rows once
 /// the leading axes are flattened, and the number of classes (the last axis).
@@ -182,23 +186,39 @@ impl<T: Float> Var<T> {
             let scale = g.item() / T::from_usize(n_valid);
             let lp = log_probs.as_slice().expect("log_softmax returns a contiguous tensor");
             let mut grad = vec![T::ZERO; n * c];
-            if c > 0 {
-                for ((row, dx), &t) in lp.chunks_exact(c).zip(grad.chunks_exact_mut(c)).zip(&targets) {
-                    if !kept(t) {
-                        continue; // ignored rows keep their zero gradient
-                    }
-                    for (d, &l) in dx.iter_mut().zip(row) {
-                        *d = l.exp() * scale;
-                    }
-                    if smoothed {
-                        for d in dx.iter_mut() {
-                            *d -= per_class * scale;
-                        }
-                        dx[t] -= on_target * scale;
-                    } else {
-                        dx[t] -= scale;
-                    }
+            // One row's gradient: softmax = exp(log_softmax), by the vectorised exp on the whole
+            // row, then the scale and the target's subtraction.
+            let row_grad = |(row, dx): (&[T], &mut [T]), t: usize| {
+                if !kept(t) {
+                    return; // ignored rows keep their zero gradient
                 }
+                dx.copy_from_slice(row);
+                T::exp_in_place(dx);
+                for d in dx.iter_mut() {
+                    *d *= scale;
+                }
+                if smoothed {
+                    for d in dx.iter_mut() {
+                        *d -= per_class * scale;
+                    }
+                    dx[t] -= on_target * scale;
+                } else {
+                    dx[t] -= scale;
+                }
+            };
+            // Rows are independent, so blocks of them run in parallel with the same result on any
+            // number of threads (a language model's loss has B T rows of vocab classes). No
+            // classes: nothing to compute.
+            if let Some(rows) = ROW_BLOCK.checked_div(c) {
+                let rows_per_task = rows.max(1);
+                lp.par_chunks(rows_per_task * c)
+                    .zip(grad.par_chunks_mut(rows_per_task * c))
+                    .zip(targets.par_chunks(rows_per_task))
+                    .for_each(|((lp, grad), targets)| {
+                        for (pair, &t) in lp.chunks_exact(c).zip(grad.chunks_exact_mut(c)).zip(targets) {
+                            row_grad(pair, t);
+                        }
+                    });
             }
             vec![Some(Tensor::from_vec(grad, &shape))]
         };
