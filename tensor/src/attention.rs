@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use crate::error::op_panic;
 use crate::lanes::lane_dot;
 use crate::layout::{Layout, broadcast_shape, for_each_offsets};
-use crate::softmax::softmax_row;
+use crate::softmax::softmax_rows;
 use crate::{Float, Tensor};
 
 /// Below this many multiply-adds in all, the items run on the calling thread: handing a few
@@ -270,11 +270,9 @@ impl<T: Float> Tensor<T> {
                     }
                 }
             }
-            // The softmax of `Tensor::softmax`, one row of scores at a time (a fully blocked row of
+            // The softmax of `Tensor::softmax` on every row of scores (a fully blocked row of
             // `-inf` gives NaN, as the composed softmax does).
-            for row in w.chunks_exact_mut(tk) {
-                softmax_row(row);
-            }
+            softmax_rows(w, tk);
             // SAFETY: as above; `op` addresses `out`, whose item `n` no other task writes.
             unsafe {
                 // out_n = w v_n  (Tq, dv)

@@ -30,9 +30,11 @@
 //! chain, and a rounding error that grows with `n / 8` rather than `n`. The block path keeps eight
 //! running sums per column in the same way, so it still agrees with the row path bit for bit.
 //!
-//! One row kernel, [`softmax_row`], does softmax along the last axis here and in the fused
-//! attention (`attention.rs`). Log-softmax and logsumexp share its first half,
-//! `exp_shifted_sum`, so `log_softmax(x) = x - m - ln(s)` with the very `s` softmax divides by.
+//! One row kernel, [`softmax_row`] (a single row of [`softmax_rows`]), does softmax along the
+//! last axis here and in the fused attention (`attention.rs`, a whole item's rows in one call).
+//! Log-softmax and logsumexp share its first half (subtract the row maximum, exponentiate, sum
+//! in `lane_sum`'s order) through `exp_shifted_sum`, so `log_softmax(x) = x - m - ln(s)` with the
+//! very `s` softmax divides by.
 //!
 //! Large inputs are split over rayon threads in tasks of whole lanes (or blocks) about
 //! `PAR_CHUNK` elements long. Each lane is still computed by one thread, in order, so the result
@@ -243,13 +245,35 @@ fn exp_shifted_sum<T: Float>(y: &mut [T], shift: T) -> T {
 
 /// Softmax of one row, in place: `y_i = exp(y_i - m) / sum_j exp(y_j - m)`, `m` the row maximum.
 ///
-/// The one softmax row kernel: [`Tensor::softmax`] along the last axis and the fused attention
-/// (each row of scores, after the mask) both call it. A row that is all `-inf` (fully masked) gives
-/// NaN, as PyTorch's softmax does.
+/// [`Tensor::softmax`] along the last axis calls it; the fused attention calls [`softmax_rows`],
+/// the same kernel on all of an item's rows of scores (after the mask) at once. A row that is all
+/// `-inf` (fully masked) gives NaN, as PyTorch's softmax does.
 pub(crate) fn softmax_row<T: Float>(y: &mut [T]) {
-    let s = exp_shifted_sum(y, row_max(y));
-    for yi in y.iter_mut() {
-        *yi /= s;
+    softmax_rows(y, y.len());
+}
+
+/// [`softmax_row`] on each `len`-long row of `y` (a whole number of rows), with the same
+/// operations on every element, in the same order, so the same bits. The exponentials of all the
+/// rows are taken in one call: the fused attention's rows are short (64 keys in the reference
+/// GPT, 12 288 rows per training step), and one `exp` call per row cost about 5 ns a row (the
+/// profile's attention time, one thread: 3.51-3.54 ms per step with a call per row, 3.43-3.49
+/// with one per item; docs/benchmarks.md).
+pub(crate) fn softmax_rows<T: Float>(y: &mut [T], len: usize) {
+    if len == 0 {
+        return; // empty rows: nothing to compute (and rows of length 0 cannot be chunked)
+    }
+    for row in y.chunks_exact_mut(len) {
+        let shift = row_max(row);
+        for yi in row.iter_mut() {
+            *yi -= shift;
+        }
+    }
+    T::exp_in_place(y);
+    for row in y.chunks_exact_mut(len) {
+        let s = lane_sum(row);
+        for yi in row.iter_mut() {
+            *yi /= s;
+        }
     }
 }
 
