@@ -262,6 +262,7 @@ pub(crate) fn softmax_rows<T: Float>(y: &mut [T], len: usize) {
     if len == 0 {
         return; // empty rows: nothing to compute (and rows of length 0 cannot be chunked)
     }
+    debug_assert!(y.len().is_multiple_of(len), "softmax_rows: {} values are not rows of {len}", y.len());
     for row in y.chunks_exact_mut(len) {
         let shift = row_max(row);
         for yi in row.iter_mut() {
