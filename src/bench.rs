@@ -3,9 +3,10 @@
 //! The workload is nanoGPT's CPU configuration (`train_shakespeare_char` on a laptop): vocabulary
 //! 65, block 64, batch 12, 4 layers, 4 heads, `n_embd` 128, no dropout, no biases, LM head tied to
 //! the token embedding. One step is exactly a step of the training loop ([`crate::train`]): sample
-//! a batch, forward and loss ([`batch_loss`]), backward, clip the global gradient norm to 1.0
-//! ([`clip_grad_norm`]), one AdamW update (lr 1e-3, betas 0.9 and 0.99, weight decay 0.1).
-//! Each step is timed with `std::time::Instant`; the median is reported.
+//! a batch, forward and loss ([`batch_loss`](crate::train::batch_loss)), backward, clip the global
+//! gradient norm to 1.0 ([`clip_grad_norm`](transformer::optim::clip_grad_norm)), one AdamW update
+//! (lr 1e-3, betas 0.9 and 0.99, weight decay 0.1). Each step is timed with `std::time::Instant`;
+//! the median is reported.
 //!
 //! # FLOPs
 //!

@@ -15,10 +15,10 @@
 //!           microkernel: C[ir.., jr..] (MR x NR, in registers) += A_panel B_panel
 //! ```
 //!
-//! * **Register tile** ([`kernels`]): the microkernel keeps an `MR x NR` block of C in vector
+//! * **Register tile** (`kernels.rs`): the microkernel keeps an `MR x NR` block of C in vector
 //!   registers for a whole `kc` loop, so each loaded value of A feeds `NR` multiply-adds and each
 //!   loaded vector of B feeds `MR`. AVX-512: 12 x 32; AVX2: 6 x 16.
-//! * **Packing** ([`pack`]): A and B are copied block by block into the exact order the kernel
+//! * **Packing** (`pack.rs`): A and B are copied block by block into the exact order the kernel
 //!   reads, so it streams with unit stride from L1/L2 whatever the strides of the operands. This
 //!   is also why transposed and narrowed views cost no copy beforehand: only the packing walk
 //!   changes.
@@ -26,9 +26,10 @@
 //!   the packed A block to L2, and `NC` bounds the packed B block.
 //!
 //! **Bits.** Each element of C is one fixed chain of fused multiply-adds over `p`, restarted at
-//! every `KC` block and combined as [`kernels::WriteBack`] says. That chain does not depend on the
-//! instruction set or on which rows share a call, so AVX-512 and AVX2 give the same bits, and
-//! so does any split of the rows between threads (`Tensor::matmul`'s parallel runs).
+//! every `KC` block and combined as the write-back (`WriteBack` in `kernels.rs`) says. That
+//! chain does not depend on the instruction set or on which rows share a call, so AVX-512 and
+//! AVX2 give the same bits, and so does any split of the rows between threads
+//! (`Tensor::matmul`'s parallel runs).
 //!
 //! **Which code runs.** [`Isa::detect`] picks AVX-512F, else AVX2 + FMA, at run time
 //! (`is_x86_feature_detected!`), so one binary is fast on new CPUs and still runs on old ones.
