@@ -21,8 +21,9 @@
 use crate::fast_exp::exp_in_place_f32;
 
 /// Elements per block: `exp(-x^2)` goes through a scratch row this long. The GELU kernels call
-/// erf on rows of `gelu::GELU_BLOCK` (128) elements, so one block covers a whole call.
-const BLOCK: usize = 128;
+/// erf on rows of this length too (their `GELU_BLOCK` is this constant), so one block covers a
+/// whole call.
+pub(crate) const BLOCK: usize = 128;
 
 /// Below this `|x|`, the Taylor series (the formula above cancels there: `1 - 0.97...`).
 const SERIES_BELOW: f32 = 1.0;

@@ -170,8 +170,9 @@ impl<T: Float> Tensor<T> {
 /// erf, and the exp inside it, each choosing its instruction set) and zeroes its scratch rows:
 /// at 64 elements that overhead was a fifth of the forward (on a 768 x 512 tensor, one thread,
 /// best of 200: 271-277 µs at 64, 212-221 at 128, 211-216 at 256, 214-216 at 512; backward
-/// 134-139, 120-127, 129-134, 136-142; docs/benchmarks.md).
-const GELU_BLOCK: usize = 128;
+/// 134-139, 120-127, 129-134, 136-142; docs/benchmarks.md). The `f32` erf's own block, so
+/// each GELU row is one erf block (a GELU row of 128 with an erf block of 256 was slower).
+const GELU_BLOCK: usize = crate::fast_erf::BLOCK;
 
 /// The exact GELU forward on a slice: `y = 0.5 x (1 + erf(x / sqrt 2))` and, when `cdf` is given,
 /// `Phi(x) = 0.5 (1 + erf(x / sqrt 2))` from the same erf, [`GELU_BLOCK`] elements at a time by
