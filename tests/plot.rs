@@ -1,20 +1,12 @@
 //! Plots: the SVG files exist, are well-formed, carry their titles and labels, and bad input is
-//! an error, never a panic.
+//! an error, never a panic. Each test writes into its own `TempDir`, removed when the test ends.
 
-use std::path::PathBuf;
+mod common;
 
+use common::TempDir;
 use gradlab::Error;
 use gradlab::plot::{LossPoint, attention_heatmap, loss_curve};
 use tensor::Tensor;
-
-/// A fresh path in a per-process scratch directory.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gradlab_plot_tests_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
-}
 
 /// Checks that `svg` is one `<svg>` element whose tags all nest properly, with no stray `<` or
 /// `&` in text (so every title and label was escaped), and returns the text content of its
@@ -140,7 +132,8 @@ fn assert_log_axis(svg: &str) -> Vec<(f64, f64)> {
 
 #[test]
 fn loss_curve_writes_a_labelled_svg() {
-    let path = scratch("loss.svg");
+    let dir = TempDir::new("plot");
+    let path = dir.join("loss.svg");
     loss_curve(&path, &steps(1500), &evals(1500, 250), "shakespeare-char run").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     let texts = parse_svg(&svg);
@@ -165,28 +158,30 @@ fn loss_curve_writes_a_labelled_svg() {
 
 #[test]
 fn loss_curve_has_a_readable_log_axis() {
+    let dir = TempDir::new("plot");
     // Four decades: labelled at the powers of ten, evenly spaced.
-    let path = scratch("log_axis.svg");
+    let path = dir.join("log_axis.svg");
     loss_curve(&path, &steps(1500), &evals(1500, 250), "four decades").unwrap();
     let ticks = assert_log_axis(&std::fs::read_to_string(&path).unwrap());
     let values: Vec<f64> = ticks.iter().map(|t| t.0).collect();
     assert_eq!(values, [0.001, 0.01, 0.1, 1.0], "{ticks:?}");
 
     // A text run: 4.2 down to 1.6, less than half a decade, still gets round labels.
-    let path = scratch("log_axis_narrow.svg");
+    let path = dir.join("log_axis_narrow.svg");
     let text_run: Vec<(usize, f64)> = (0..2000).map(|s| (s, 1.6 + 2.6 * (-(s as f64) / 150.0).exp())).collect();
     loss_curve(&path, &text_run, &[], "half a decade").unwrap();
     assert_log_axis(&std::fs::read_to_string(&path).unwrap());
 
     // Less than a factor of two: evenly spaced round values.
-    let path = scratch("log_axis_flat.svg");
+    let path = dir.join("log_axis_flat.svg");
     loss_curve(&path, &[], &run(30), "flat").unwrap();
     assert_log_axis(&std::fs::read_to_string(&path).unwrap());
 }
 
 #[test]
 fn loss_curve_escapes_the_title() {
-    let path = scratch("escaped.svg");
+    let dir = TempDir::new("plot");
+    let path = dir.join("escaped.svg");
     loss_curve(&path, &steps(20), &run(3), "lr < 1e-3 & \"warmup\"").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     let texts = parse_svg(&svg);
@@ -195,7 +190,8 @@ fn loss_curve_escapes_the_title() {
 
 #[test]
 fn loss_curve_handles_one_point_and_gaps() {
-    let one = scratch("one.svg");
+    let dir = TempDir::new("plot");
+    let one = dir.join("one.svg");
     loss_curve(&one, &[], &run(1), "one eval").unwrap();
     let svg = std::fs::read_to_string(&one).unwrap();
     parse_svg(&svg);
@@ -205,7 +201,7 @@ fn loss_curve_handles_one_point_and_gaps() {
     let mut points = run(10);
     points[4].val_loss = f64::NAN;
     points[9].train_loss = f64::INFINITY;
-    let gaps = scratch("gaps.svg");
+    let gaps = dir.join("gaps.svg");
     loss_curve(&gaps, &[], &points, "with gaps").unwrap();
     let svg = std::fs::read_to_string(&gaps).unwrap();
     assert!(!svg.contains("NaN") && !svg.contains("inf"), "a non-finite value reached the drawing");
@@ -214,12 +210,13 @@ fn loss_curve_handles_one_point_and_gaps() {
 
 #[test]
 fn non_finite_step_losses_break_the_line() {
+    let dir = TempDir::new("plot");
     // Steps 40 and 70 are NaN and inf: the raw and the smoothed line each fall into three pieces
     // of 40, 29 and 29 points, and the moving average carries on past the gaps.
     let mut losses = steps(100);
     losses[40].1 = f64::NAN;
     losses[70].1 = f64::INFINITY;
-    let path = scratch("step_gaps.svg");
+    let path = dir.join("step_gaps.svg");
     loss_curve(&path, &losses, &evals(100, 50), "gaps").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(!svg.contains("NaN") && !svg.contains("inf"), "a non-finite value reached the drawing");
@@ -232,7 +229,7 @@ fn non_finite_step_losses_break_the_line() {
 
     // A lone finite step between two NaNs still shows, as a dot.
     let lone = [(0, f64::NAN), (1, 0.5), (2, f64::NAN)];
-    let path = scratch("lone_step.svg");
+    let path = dir.join("lone_step.svg");
     loss_curve(&path, &lone, &run(3), "lone").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(svg.matches("<circle").count() > 6, "the lone step's dot besides the evaluations' markers");
@@ -240,7 +237,7 @@ fn non_finite_step_losses_break_the_line() {
     // A loss of exactly zero has no place on a log axis: drawn on the bottom edge, not dropped.
     let mut zero = steps(50);
     zero[49].1 = 0.0;
-    let path = scratch("zero_step.svg");
+    let path = dir.join("zero_step.svg");
     loss_curve(&path, &zero, &[], "zero").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(!svg.contains("NaN") && !svg.contains("inf"));
@@ -249,7 +246,8 @@ fn non_finite_step_losses_break_the_line() {
 
 #[test]
 fn loss_curve_without_data_is_an_error() {
-    let path = scratch("empty.svg");
+    let dir = TempDir::new("plot");
+    let path = dir.join("empty.svg");
     assert!(matches!(loss_curve(&path, &[], &[], "empty"), Err(Error::Plot(m)) if m.contains("no loss points")));
     let all_nan = [LossPoint { step: 0, train_loss: f64::NAN, val_loss: f64::NAN }];
     assert!(matches!(loss_curve(&path, &[], &all_nan, "nan"), Err(Error::Plot(m)) if m.contains("finite")));
@@ -260,7 +258,8 @@ fn loss_curve_without_data_is_an_error() {
 
 #[test]
 fn unwritable_path_is_an_io_error() {
-    let path = scratch("no_such_dir").join("loss.svg");
+    let dir = TempDir::new("plot");
+    let path = dir.join("no_such_dir").join("loss.svg");
     match loss_curve(&path, &steps(10), &run(3), "t") {
         Err(Error::Io { path: p, .. }) => assert_eq!(p, path),
         other => panic!("expected an I/O error, got {other:?}"),
@@ -292,9 +291,10 @@ fn tokens(text: &str) -> Vec<String> {
 
 #[test]
 fn heatmap_has_one_titled_panel_per_layer_and_head() {
+    let dir = TempDir::new("plot");
     let (n_layer, n_head) = (2, 3);
     let toks = tokens("to be");
-    let path = scratch("attention.svg");
+    let path = dir.join("attention.svg");
     attention_heatmap(&path, &causal_maps(n_layer, n_head, toks.len()), &toks, "attention: to be").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     let texts = parse_svg(&svg);
@@ -320,8 +320,9 @@ fn heatmap_has_one_titled_panel_per_layer_and_head() {
 
 #[test]
 fn heatmap_escapes_token_labels() {
+    let dir = TempDir::new("plot");
     let toks = tokens("<&>\n");
-    let path = scratch("escaped_tokens.svg");
+    let path = dir.join("escaped_tokens.svg");
     attention_heatmap(&path, &causal_maps(1, 1, toks.len()), &toks, "a<b").unwrap();
     let texts = parse_svg(&std::fs::read_to_string(&path).unwrap());
     for label in ["&lt;", "&amp;", "&gt;", "\\n"] {
@@ -331,7 +332,8 @@ fn heatmap_escapes_token_labels() {
 
 #[test]
 fn heatmap_rejects_missing_or_misshapen_maps() {
-    let path = scratch("bad_attention.svg");
+    let dir = TempDir::new("plot");
+    let path = dir.join("bad_attention.svg");
     let toks = tokens("abc");
     let is_plot_error = |r: gradlab::Result<()>, needle: &str| matches!(r, Err(Error::Plot(m)) if m.contains(needle));
     assert!(is_plot_error(attention_heatmap(&path, &[], &toks, "t"), "no attention maps"));
@@ -353,9 +355,10 @@ fn heatmap_rejects_missing_or_misshapen_maps() {
 
 #[test]
 fn long_context_heatmap_labels_a_readable_subset() {
+    let dir = TempDir::new("plot");
     let toks = tokens("First Citizen: Before we proceed any further, hear me speak.");
     let t = toks.len();
-    let path = scratch("long_attention.svg");
+    let path = dir.join("long_attention.svg");
     attention_heatmap(&path, &causal_maps(1, 2, t), &toks, "long context").unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     let texts = parse_svg(&svg);
