@@ -163,6 +163,10 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// 384) in the layouts the step uses them, and three squares. Per product: our GEMM, matrixmultiply
 /// and the `gemm` crate on one thread, then ours (`Tensor::matmul_into`, rows split on rayon) and
 /// `gemm` on two; rounds interleave the contenders so drift hits all alike; medians of 9 rounds.
+/// Each timed batch follows one untimed call of the same contender, so the operands and that
+/// GEMM's own buffers are back in cache ("warm"); without it the batch's first call ran after the
+/// other contenders had filled the caches, and ours measured 75-87 % of peak instead of 87-93 %
+/// on the step's shapes (docs/benchmarks.md).
 #[cfg(target_arch = "x86_64")]
 fn products(peak: f64) {
     // (what, m, k, n, A transposed, B transposed)
@@ -194,6 +198,7 @@ fn products(peak: f64) {
         let flops = 2.0 * (m * n * k) as f64;
         let reps = (4e8 / flops).ceil().min(2000.0) as usize;
         let time = |f: &mut dyn FnMut()| {
+            f(); // untimed: the operands and this contender's buffers come back into cache
             let t = Instant::now();
             for _ in 0..reps {
                 f();
