@@ -14,7 +14,7 @@
 //!
 //! and the same for the twin in `autograd::composed`. The two must agree element-wise to 1e-10
 //! of the largest magnitude (for first-order gradients, of the gradient or of `v`, whichever is
-//! larger; see `compare`): the values, the plain first-order gradients (the fused op's fast
+//! larger; see `close_gradient`): the values, the plain first-order gradients (the fused op's fast
 //! kernel against the twin's chained primitive backwards), the recorded gradients, and the
 //! Hessian-vector products. Within the fused op, the recorded gradient (differentiated twin) must
 //! also equal the fast kernel's.
@@ -129,6 +129,16 @@ fn close(what: &str, part: &str, a: &Tensor<f64>, b: &Tensor<f64>, rel: f64) -> 
     close_at_scale(what, part, a, b, rel, largest(b))
 }
 
+/// A first-order gradient `a` against the reference `b`, element-wise within `TIGHT` of the
+/// larger of `b`'s largest magnitude and `v_scale`, the output gradient's. A backward adds and
+/// subtracts terms the size of `v` (times the Jacobian's entries), so its rounding error is a few
+/// ulps of `|v|` however small a gradient comes out: a layer norm of 2 values has an input
+/// gradient near 0 (its output is +-1 whatever the input, up to `eps`), 3.8e-8 at one input,
+/// where the fast kernel and the twin differed by 3e-17, beyond `TIGHT` of the gradient alone.
+fn close_gradient(what: &str, part: &str, a: &Tensor<f64>, b: &Tensor<f64>, v_scale: f64) -> Result<(), TestCaseError> {
+    close_at_scale(what, part, a, b, TIGHT, largest(b).max(v_scale))
+}
+
 /// `a` against `b`, element-wise within `rel * scale`.
 fn close_at_scale(
     what: &str,
@@ -163,19 +173,10 @@ fn compare(what: &str, inputs: &[Tensor<f64>], seed: u64, fused: F, twin: F) -> 
     let gradient_scale = a.grads.iter().map(largest).fold(0.0, f64::max);
     for (i, fd) in fd.iter().enumerate() {
         let part = |p: &str| format!("{p} of input {i}");
-        // A backward adds and subtracts terms the size of `v` (times the Jacobian's entries), so
-        // its rounding error is a few ulps of `|v|` however small a gradient comes out: a layer
-        // norm of 2 values has an input gradient near 0 (its output is +-1 whatever the input,
-        // up to `eps`), 3.8e-8 at one input, where the fast kernel and the twin differed by 3e-17.
-        // First-order gradients are therefore compared at the scale of `v` as well as their own.
-        let scale = largest(&b.grads[i]).max(b.v_scale);
-        let fast = part("first-order gradients (fast kernel vs twin)");
-        close_at_scale(what, &fast, &a.grads[i], &b.grads[i], TIGHT, scale)?;
-        let scale = largest(&b.recorded[i]).max(b.v_scale);
-        close_at_scale(what, &part("recorded gradients"), &a.recorded[i], &b.recorded[i], TIGHT, scale)?;
-        let scale = largest(&a.grads[i]).max(a.v_scale);
-        let within = part("recorded vs fast gradients of the fused op");
-        close_at_scale(what, &within, &a.recorded[i], &a.grads[i], TIGHT, scale)?;
+        let v = b.v_scale; // the same `v` for both: drawn from `seed`
+        close_gradient(what, &part("first-order gradients (fast kernel vs twin)"), &a.grads[i], &b.grads[i], v)?;
+        close_gradient(what, &part("recorded gradients"), &a.recorded[i], &b.recorded[i], v)?;
+        close_gradient(what, &part("recorded vs fast gradients of the fused op"), &a.recorded[i], &a.grads[i], v)?;
         close(what, &part("Hessian-vector products"), &a.hvp[i], &b.hvp[i], TIGHT)?;
         // Central differences of `g` lose about `1e-16 |g| / STEP` to rounding: the tolerance is
         // relative to the gradients' magnitude as well as the product's.
