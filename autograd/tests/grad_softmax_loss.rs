@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use tensor::{Float, Tensor, assert_allclose, rng_from_seed};
 
 mod common;
-use common::{SOFTMAX_FAMILY, ignore_for, shape_and_axis, targets};
+use common::{SOFTMAX_FAMILY, ignore_for, largest, shape_and_axis, targets};
 
 /// An op of one variable.
 type UnaryOp<T> = fn(&Var<T>) -> Var<T>;
@@ -45,8 +45,7 @@ fn input(shape: &[usize], kind: u8, seed: u64, scale: f64) -> Tensor<f64> {
 /// nothing about the computation's accuracy.
 #[track_caller]
 fn assert_close<T: Float>(a: &Tensor<T>, b: &Tensor<T>, rel: f64) {
-    let scale = b.to_vec().iter().fold(0.0f64, |m, v| m.max(v.to_f64().abs()));
-    assert_allclose(a, b, rel, rel * scale);
+    assert_allclose(a, b, rel, rel * largest(b));
 }
 
 /// A gradient `a` against the reference `b`, where both are backwards of `sum(f(x) * w)` with the
@@ -59,8 +58,7 @@ fn assert_close<T: Float>(a: &Tensor<T>, b: &Tensor<T>, rel: f64) {
 /// is 2e-12 of the gradient itself. Scaled by `b` alone, the bound would fail on such inputs.
 #[track_caller]
 fn assert_grad_close<T: Float>(a: &Tensor<T>, b: &Tensor<T>, rel: f64) {
-    let scale = b.to_vec().iter().fold(1.0f64, |m, v| m.max(v.to_f64().abs()));
-    assert_allclose(a, b, rel, rel * scale);
+    assert_allclose(a, b, rel, rel * largest(b).max(1.0));
 }
 
 /// The gradient of `sum(f(x) * w)` with respect to `x`, and `f(x)`; `w` uniform in [-1, 1].

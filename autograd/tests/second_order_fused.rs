@@ -35,7 +35,7 @@ use tensor::{Tensor, rng_from_seed};
 
 mod common;
 use common::{
-    SOFTMAX_FAMILY, Strided, attention_mask, attention_shapes, causal, cross_entropy_case, layout, make, same,
+    SOFTMAX_FAMILY, Strided, attention_mask, attention_shapes, causal, cross_entropy_case, largest, layout, make, same,
     shape_and_axis, targets, uniform,
 };
 
@@ -116,11 +116,6 @@ fn hvp_by_differences(inputs: &[Tensor<f64>], seed: u64, f: F) -> Vec<Tensor<f64
     };
     let (plus, minus) = (grads_at(STEP), grads_at(-STEP));
     plus.iter().zip(&minus).map(|(p, m)| p.sub(m).div_scalar(2.0 * STEP)).collect()
-}
-
-/// The largest magnitude in `t`.
-fn largest(t: &Tensor<f64>) -> f64 {
-    t.to_vec().iter().fold(0.0f64, |m, x| m.max(x.abs()))
 }
 
 /// `a` against the reference `b`, element-wise within `rel` of `b`'s largest magnitude (a

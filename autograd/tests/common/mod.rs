@@ -2,7 +2,8 @@
 //! `second_order_fused.rs`) share: the strided inputs (a layout of a tensor over its storage:
 //! contiguous, transposed, narrowed; the tensor built in it, and the strategy that draws one), the
 //! values that fill them, the strategies for shapes, axes, indices, masks and reduction problems,
-//! cross-entropy targets with an ignore index, attention masks, and the softmax family's ops.
+//! cross-entropy targets with an ignore index, attention masks, the softmax family's ops, and the
+//! largest magnitude the tolerances scale by.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -19,6 +20,11 @@ pub enum Strided {
     Transposed,
     /// Storage with one extra element on each side of the last axis, viewed through `narrow`.
     Narrowed,
+}
+
+/// The largest magnitude in `t`, as `f64`: the scale the tests' tolerances are relative to.
+pub fn largest<T: Float>(t: &Tensor<T>) -> f64 {
+    t.to_vec().iter().fold(0.0f64, |m, v| m.max(v.to_f64().abs()))
 }
 
 /// A tensor of logical shape `shape` in layout `layout`; `fill` fills the (contiguous) storage.
